@@ -1,0 +1,3 @@
+from ate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""The ``ate`` command: ``ate data ...``, ``ate demo`` (align/steer/eval come in later issues).
+
+Each command is a typed function (tyro builds its flags and help from the signature and
+docstring); this module only routes the first word and turns ``ATEError`` into a one-line
+message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+import tyro
+from rich.logging import RichHandler
+
+from ate import __version__
+from ate.commands.data import data_convert, data_inspect, data_synth
+from ate.commands.demo import demo
+from ate.errors import ATEError
+
+GROUPS: dict[str, Callable[..., object] | dict[str, Callable[..., object]]] = {
+    "data": {"inspect": data_inspect, "convert": data_convert, "synth": data_synth},
+    "demo": demo,
+}
+
+USAGE = f"""usage: ate [--version] COMMAND ...
+
+align-then-steer {__version__}: adapt diffusion / flow robot policies with latent guidance.
+
+commands:
+  data inspect PATH     summarise a dataset (any supported format); --json for JSON
+  data convert SRC      rewrite a dataset as HDF5 episodes or LeRobot v3.0
+  data synth            write smooth synthetic two-robot demo data
+  demo                  the main job on a built-in default (runs what exists so far)
+
+Run `ate COMMAND --help` for a command's options.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ate`` console script; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+                        force=True)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if args[0] in ("-V", "--version"):
+        print(f"ate {__version__}")
+        return 0
+    target = GROUPS.get(args[0])
+    if target is None:
+        print(f"ate: unknown command '{args[0]}'.\n\n{USAGE}", file=sys.stderr)
+        return 2
+    prog = f"ate {args[0]}"
+    try:
+        if isinstance(target, dict):
+            tyro.extras.subcommand_cli_from_dict(target, args=args[1:], prog=prog)
+        else:
+            tyro.cli(target, args=args[1:], prog=prog)
+    except ATEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # tyro's own usage errors and --help
+        return exc.code if isinstance(exc.code, int) else 0
+    return 0

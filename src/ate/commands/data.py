@@ -1,0 +1,162 @@
+"""``ate data inspect | convert | synth``."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+from ate.data.episodes import Episodes, RawEpisode
+from ate.data.formats.hdf5 import write_episode_files
+from ate.data.formats.lerobot import write_lerobot
+from ate.data.load import load_episodes
+from ate.data.summary import summarize
+from ate.data.synthetic import synthetic_episodes
+from ate.errors import DataError
+
+
+def data_inspect(
+    path: Annotated[str, tyro.conf.Positional],
+    action_key: str | None = None,
+    format: str = "auto",
+    chunk_length: int | None = None,
+    drop_nonfinite: bool = False,
+    json: bool = False,
+) -> None:
+    """Summarise a dataset: format, episodes, lengths, action dim, per-dim stats, problems.
+
+    Args:
+        path: dataset folder or file (HDF5, robomimic, LeRobot, zarr, npz/npy).
+        action_key: array / column holding the actions (default: the format's own).
+        format: auto, hdf5, robomimic, lerobot, zarr or numpy.
+        chunk_length: also count the chunk windows of this length H.
+        drop_nonfinite: leave out episodes with NaN/inf (they are reported otherwise).
+        json: print JSON instead of tables.
+    """
+    episodes = load_episodes(path, action_key=action_key, format=format,
+                             nonfinite="drop" if drop_nonfinite else "keep")
+    summary = summarize(episodes, chunk_length)
+    if json:
+        print(jsonlib.dumps(summary, indent=2))
+        return
+    print_summary(summary)
+
+
+def print_summary(summary: dict[str, object], console: Console | None = None) -> None:
+    """Render ``summarize``'s output as two tables and a list of problems."""
+    console = console or Console()
+    length = summary["length"]
+    head = Table(title=f"{summary['path']}", show_header=False)
+    for label, value in (
+        ("format", summary["format"]), ("action key", summary["action_key"]),
+        ("episodes", summary["episodes"]), ("steps", summary["steps"]),
+        ("action dim", summary["action_dim"]),
+        ("length min / median / max", f"{length['min']} / {length['median']:g} / "
+                                      f"{length['max']}"),
+        ("splits", ", ".join(f"{k}: {v}" for k, v in summary["splits"].items())),
+    ):
+        head.add_row(label, str(value))
+    if "chunks" in summary:
+        c = summary["chunks"]
+        head.add_row(f"windows of H={c['chunk_length']}",
+                     f"{c['windows']} ({c['episodes_too_short']} episodes too short)")
+    console.print(head)
+    dims = Table(title="per action dim (finite values)")
+    for col in ("dim", "min", "max", "mean", "std", "NaN/inf"):
+        dims.add_column(col, justify="right")
+    for d in summary["dims"]:
+        dims.add_row(str(d["index"]), *(_fmt(d[k]) for k in ("min", "max", "mean", "std")),
+                     str(d["nonfinite"]))
+    console.print(dims)
+    if summary["constant_dims"]:
+        console.print(f"[yellow]constant dims (no information, normalised to 0):[/] "
+                      f"{summary['constant_dims']}")
+    if summary["nonfinite_episodes"]:
+        console.print(f"[red]{summary['nonfinite_episodes']} episodes hold NaN/inf[/], e.g. "
+                      f"{summary['nonfinite_episode_names'][:3]}; training stops on them unless "
+                      "--drop-nonfinite is given.")
+    if summary["nonfinite_dropped"]:
+        console.print(f"dropped {summary['nonfinite_dropped']} episodes with NaN/inf.")
+
+
+def data_convert(
+    src: Annotated[str, tyro.conf.Positional],
+    out: str,
+    to: Literal["hdf5", "lerobot"] = "lerobot",
+    action_key: str | None = None,
+    format: str = "auto",
+    fps: float = 10.0,
+) -> None:
+    """Rewrite a dataset's actions as HDF5 episodes (release layout) or LeRobot v3.0.
+
+    Splits travel: as train/ and val/ folders in HDF5, as ``splits`` ranges in LeRobot.
+
+    Args:
+        src: dataset to read (any supported format).
+        out: folder to write; must not exist.
+        to: target format.
+        action_key: source array / column (default: the format's own).
+        format: source format, or auto.
+        fps: frame rate written to LeRobot's info.json.
+    """
+    episodes = load_episodes(src, action_key=action_key, format=format)
+    dest = Path(out)
+    if dest.exists():
+        raise DataError(f"{dest}: already exists; choose a new --out.")
+    write_dataset(episodes, dest, to, fps=fps)
+    print(f"wrote {len(episodes)} episodes ({episodes.num_steps} steps, D={episodes.dim}) "
+          f"to {dest} as {to}")
+
+
+def write_dataset(episodes: Episodes, out: Path, to: Literal["hdf5", "lerobot"],
+                  fps: float = 10.0) -> None:
+    """Write ``episodes`` (splits included) in the release HDF5 layout or LeRobot v3.0."""
+    arrays = [episodes.episode(i) for i in range(len(episodes))]
+    if to == "hdf5":
+        write_episode_files(out, arrays, split=episodes.splits)
+        return
+    # LeRobot splits are index ranges: put train episodes first, val after.
+    order = sorted(range(len(arrays)), key=lambda i: episodes.splits[i] == "val")
+    n_train = sum(1 for s in episodes.splits if s != "val")
+    splits = {"train": f"0:{n_train}"}
+    if n_train < len(arrays):
+        splits["val"] = f"{n_train}:{len(arrays)}"
+    write_lerobot(out, [arrays[i] for i in order], fps=fps, splits=splits)
+
+
+def data_synth(
+    out: str,
+    dims: tuple[int, ...] = (7, 14),
+    episodes: int = 50,
+    to: Literal["hdf5", "lerobot"] = "hdf5",
+    seed: int = 0,
+) -> None:
+    """Write smooth synthetic demos for several robots, one dataset per robot in out/d{D}/.
+
+    Robots share a low-dimensional motion but map it to their own D dims (see
+    ``ate.data.synthetic``): a stand-in for real demos until the simulator suites run.
+
+    Args:
+        out: parent folder.
+        dims: action dim of each robot.
+        episodes: episodes per robot.
+        to: hdf5 (release layout, key qpos) or lerobot (v3.0).
+        seed: episode randomness; robot i's embodiment is fixed by i.
+    """
+    for i, dim in enumerate(dims):
+        arrays = synthetic_episodes(episodes, dim, embodiment_seed=i, seed=seed + 1000 * i)
+        dest = Path(out) / f"d{dim}"
+        ep = Episodes.from_raw([RawEpisode(f"synthetic_{j}", a) for j, a in enumerate(arrays)])
+        write_dataset(ep, dest, to)
+        print(f"wrote {episodes} episodes of a {dim}-d robot to {dest} ({to})")
+
+
+def _fmt(x: float | None) -> str:
+    return "nan" if x is None else f"{x:.4g}"
+
+
+__all__ = ["data_convert", "data_inspect", "data_synth"]

@@ -1,0 +1,175 @@
+"""Chunk windows over episodes as a ``torch.utils.data.Dataset``.
+
+Batches are gathered with one fancy index (``__getitems__``), so a DataLoader delivers
+hundreds of thousands of chunks a second from memory with no worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ate.data.episodes import Episodes
+from ate.data.normalizer import Normalizer
+from ate.data.slots import EmbodimentSlots
+from ate.errors import DataError
+
+log = logging.getLogger(__name__)
+
+Batch = dict[str, torch.Tensor]
+
+
+def window_starts(lengths: np.ndarray, chunk_length: int, pad_tail: bool) -> np.ndarray:
+    """(M, 2) int64 rows of (episode, start step) for every window.
+
+    Without padding an episode of n steps gives n - H + 1 windows (none when n < H); with
+    ``pad_tail`` it gives n, the tail ones padded by repeating the last action.
+    """
+    counts = lengths if pad_tail else np.maximum(lengths - chunk_length + 1, 0)
+    episode = np.repeat(np.arange(len(lengths)), counts)
+    first = np.cumsum(counts) - counts
+    start = np.arange(counts.sum()) - np.repeat(first, counts)
+    return np.stack([episode, start], axis=1).astype(np.int64)
+
+
+class ChunkDataset(Dataset[Batch]):
+    """Windows of ``chunk_length`` consecutive actions from one embodiment's episodes.
+
+    Each item is a dict:
+        ``action``: (H, U) float32, normalised, placed in the unified slots (zeros elsewhere).
+        ``action_mask``: (U,) bool, True at the real slots.
+        ``step_mask``: (H,) bool, False at steps padded past the episode's end.
+        ``episode``: () int64, index of the episode in ``episodes``.
+        ``embodiment``: () int64, the ``embodiment_id`` given at construction.
+
+    Args:
+        episodes: the episodes (one embodiment, D action dims).
+        chunk_length: H, steps per window.
+        normalizer: applied to the actions first (fit it on the train split); None = raw.
+        slots: placement into U slots; default identity (U = D).
+        pad_tail: also start windows in the last H - 1 steps, padding by repeating the
+            last action (Diffusion Policy / LeRobot style).
+        embodiment_id: label carried in every item, for mixed corpora.
+
+    Raises:
+        DataError: H < 1, or no episode has H steps (the message names the longest).
+    """
+
+    def __init__(
+        self,
+        episodes: Episodes,
+        chunk_length: int,
+        *,
+        normalizer: Normalizer | None = None,
+        slots: EmbodimentSlots | None = None,
+        pad_tail: bool = False,
+        embodiment_id: int = 0,
+    ) -> None:
+        if chunk_length < 1:
+            raise DataError(f"chunk_length must be at least 1, got {chunk_length}.")
+        self.episodes = episodes
+        self.chunk_length = chunk_length
+        self.normalizer = normalizer
+        self.slots = slots or EmbodimentSlots.identity(episodes.dim)
+        self.slots.check_dim(episodes.dim, str(episodes.source))
+        self.pad_tail = pad_tail
+        self.embodiment_id = embodiment_id
+        lengths = episodes.lengths
+        short = int((lengths < chunk_length).sum())
+        if short == len(lengths) and not pad_tail:
+            raise DataError(
+                f"{episodes.source}: chunk length {chunk_length} is longer than every episode "
+                f"(longest: {int(lengths.max())} steps). Use a chunk length of at most "
+                f"{int(lengths.max())}, or pad_tail=True to pad short episodes.")
+        if short and not pad_tail:
+            log.warning("%s: skipping %d of %d episodes shorter than the chunk length %d",
+                        episodes.source, short, len(lengths), chunk_length)
+        self.skipped_episodes = 0 if pad_tail else short
+        windows = window_starts(lengths, chunk_length, pad_tail)
+        self._episode = torch.from_numpy(windows[:, 0])
+        self._start = torch.from_numpy(episodes.starts[windows[:, 0]] + windows[:, 1])
+        self._last = torch.from_numpy(episodes.ends[windows[:, 0]] - 1)
+        actions = normalizer.transform(episodes.actions) if normalizer else episodes.actions
+        self._actions = torch.from_numpy(np.ascontiguousarray(actions, dtype=np.float32))
+        self._slot_index = torch.tensor(self.slots.indices)
+        self._mask = torch.from_numpy(self.slots.mask)
+        self._offsets = torch.arange(chunk_length)
+
+    def __len__(self) -> int:
+        return len(self._start)
+
+    def __getitem__(self, index: int) -> Batch:
+        batch = self.__getitems__([index])
+        return {k: v[0] for k, v in batch.items()}
+
+    def __getitems__(self, indices: Sequence[int]) -> Batch:
+        """A whole batch in one gather: every tensor gains a leading batch dim B."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise IndexError(f"window index out of range for {len(self)} windows")
+        rows = self._start[idx, None] + self._offsets
+        last = self._last[idx, None]
+        step_mask = rows <= last
+        chunk = self._actions[torch.minimum(rows, last)]
+        action = chunk.new_zeros((*chunk.shape[:-1], self.slots.size))
+        action[..., self._slot_index] = chunk
+        b = len(idx)
+        return {
+            "action": action,
+            "action_mask": self._mask.expand(b, -1),
+            "step_mask": step_mask,
+            "episode": self._episode[idx],
+            "embodiment": torch.full((b,), self.embodiment_id, dtype=torch.long),
+        }
+
+
+class MixedChunkDataset(Dataset[Batch]):
+    """Several embodiments' ``ChunkDataset``s as one corpus (same H and U, any D).
+
+    Items are those of the member datasets, in order; ``__getitems__`` gathers a batch
+    that spans members and keeps the requested order.
+    """
+
+    def __init__(self, datasets: Sequence[ChunkDataset]) -> None:
+        if not datasets:
+            raise DataError("MixedChunkDataset needs at least one dataset.")
+        first = datasets[0]
+        for d in datasets[1:]:
+            if d.chunk_length != first.chunk_length or d.slots.size != first.slots.size:
+                raise DataError(
+                    f"{d.episodes.source}: chunk length {d.chunk_length} / unified size "
+                    f"{d.slots.size} differ from {first.episodes.source}'s "
+                    f"{first.chunk_length} / {first.slots.size}; a corpus needs one of each.")
+        self.datasets = list(datasets)
+        self._bounds = np.cumsum([len(d) for d in datasets])
+
+    def __len__(self) -> int:
+        return int(self._bounds[-1])
+
+    def __getitem__(self, index: int) -> Batch:
+        batch = self.__getitems__([index])
+        return {k: v[0] for k, v in batch.items()}
+
+    def __getitems__(self, indices: Sequence[int]) -> Batch:
+        idx = np.asarray(indices, dtype=np.int64)
+        member = np.searchsorted(self._bounds, idx, side="right")
+        parts, positions = [], []
+        for m in np.unique(member):
+            sel = np.flatnonzero(member == m)
+            offset = 0 if m == 0 else self._bounds[m - 1]
+            parts.append(self.datasets[m].__getitems__((idx[sel] - offset).tolist()))
+            positions.append(sel)
+        order = torch.from_numpy(np.argsort(np.concatenate(positions)))
+        return {k: torch.cat([p[k] for p in parts])[order] for k in parts[0]}
+
+
+def collate_chunks(batch: Batch | list[Batch]) -> Batch:
+    """DataLoader ``collate_fn``: passes through a batch made by ``__getitems__``, stacks a
+    list of single items otherwise."""
+    if isinstance(batch, dict):
+        return batch
+    return {k: torch.stack([item[k] for item in batch]) for k in batch[0]}

@@ -1,0 +1,267 @@
+"""LeRobot datasets (v2.1: one parquet per episode; v3.0: many episodes per file), via pyarrow.
+
+No dependency on the lerobot package: the layout is read from ``meta/info.json`` and the
+parquet files under ``data/``; only the episode, frame and action columns are loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ate.data.episodes import RawEpisode
+from ate.data.formats.hdf5 import natural_key
+from ate.errors import DataError
+
+log = logging.getLogger(__name__)
+
+KNOWN_VERSIONS = ("v2.0", "v2.1", "v3.0")
+DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
+               "test": "val"}
+
+
+def read_lerobot(path: Path, action_key: str | None) -> tuple[list[RawEpisode], str]:
+    """Read the ``action_key`` column (default ``action``) of every episode of a LeRobot folder.
+
+    Rows are ordered by ``(episode_index, frame_index)``; ``meta/info.json``'s ``splits``
+    labels episodes as train/val when it names more than a train range.
+    """
+    info = _read_info(path)
+    version = str(info.get("codebase_version", "?"))
+    if version not in KNOWN_VERSIONS:
+        log.warning("%s: codebase_version %s is not one of %s; reading it as v3.0",
+                    path, version, KNOWN_VERSIONS)
+    key = action_key or "action"
+    features = info.get("features", {})
+    if features and key not in features:
+        raise DataError(f"{path / 'meta/info.json'}: no feature '{key}'. Features: "
+                        f"{sorted(features)}. Pass --action-key with one of them.")
+    files = sorted((path / "data").rglob("*.parquet"), key=lambda p: natural_key(str(p)))
+    if not files:
+        raise DataError(f"{path / 'data'}: no parquet files. Is the dataset fully downloaded?")
+    episode_ids, frame_ids, actions, file_of_row = [], [], [], []
+    for file in files:
+        names = pq.read_schema(file).names
+        for column in ("episode_index", key):
+            if column not in names:
+                raise DataError(f"{file}: no column '{column}'. Columns: {names}. "
+                                "Pass --action-key with the action column.")
+        columns = ["episode_index", key] + (["frame_index"] if "frame_index" in names else [])
+        table = pq.read_table(file, columns=columns)
+        eps = table.column("episode_index").to_numpy()
+        episode_ids.append(eps)
+        frame_ids.append(table.column("frame_index").to_numpy() if "frame_index" in names
+                         else np.arange(len(eps)))
+        actions.append(list_column_to_array(table.column(key), file, key))
+        file_of_row.append(np.full(len(eps), len(file_of_row)))
+    eps, frames = np.concatenate(episode_ids), np.concatenate(frame_ids)
+    order = np.lexsort((frames, eps))
+    eps, rows = eps[order], _concat_dims(actions, files, key)[order]
+    first_file = np.concatenate(file_of_row)[order]
+    boundaries = np.flatnonzero(np.diff(eps)) + 1
+    splits = _episode_splits(info)
+    episodes = []
+    for start, stop in zip(np.r_[0, boundaries], np.r_[boundaries, len(eps)], strict=True):
+        idx = int(eps[start])
+        name = f"{files[first_file[start]]}#episode_{idx}"
+        episodes.append(RawEpisode(name, rows[start:stop], splits.get(idx)))
+    return episodes, key
+
+
+def list_column_to_array(column: pa.ChunkedArray, file: Path, key: str) -> np.ndarray:
+    """A parquet column of fixed-size (or equal-length) lists as an (n, D) array.
+
+    Raises:
+        DataError: null rows, rows of different lengths, or non-numeric values.
+    """
+    arr = column.combine_chunks()
+    if arr.null_count:
+        raise DataError(f"{file}: column '{key}' has {arr.null_count} null rows.")
+    if pa.types.is_fixed_size_list(arr.type):
+        width = arr.type.list_size
+    elif pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
+        lengths = pc.list_value_length(arr).to_numpy()
+        if len(lengths) and lengths.min() != lengths.max():
+            raise DataError(f"{file}: column '{key}' is ragged: rows have {lengths.min()} to "
+                            f"{lengths.max()} values. Every step needs the same action dims.")
+        width = int(lengths[0]) if len(lengths) else 0
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        return arr.to_numpy(zero_copy_only=False)[:, None]
+    else:
+        raise DataError(f"{file}: column '{key}' has type {arr.type}, not a numeric vector.")
+    values = arr.flatten()
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        raise DataError(f"{file}: column '{key}' holds {values.type}, not numbers.")
+    return values.to_numpy(zero_copy_only=False).reshape(len(arr), width)
+
+
+def write_lerobot(
+    out: Path,
+    episodes: Sequence[np.ndarray],
+    *,
+    fps: float = 10.0,
+    action_key: str = "action",
+    tasks: Sequence[str] | None = None,
+    extra: Sequence[dict[str, np.ndarray]] | None = None,
+    splits: dict[str, str] | None = None,
+    robot_type: str = "unknown",
+    frames_per_file: int = 1_000_000,
+    overwrite: bool = False,
+) -> Path:
+    """Write a LeRobot v3.0 dataset folder (no videos), many episodes per parquet file.
+
+    Args:
+        out: destination folder; written beside it first and renamed, so a killed write
+            leaves no half dataset.
+        episodes: per-episode actions, shape (n_i, D).
+        fps: frame rate, for ``timestamp`` = frame_index / fps (seconds).
+        action_key: column name for the actions.
+        tasks: per-episode task strings (default ``"default"``).
+        extra: per-episode dict of further per-frame arrays (n_i, k), e.g.
+            ``{"observation.state": ...}``.
+        splits: LeRobot split ranges, e.g. ``{"train": "0:40", "val": "40:50"}``.
+        robot_type: written to ``meta/info.json``.
+        frames_per_file: roll to a new data file after this many frames.
+        overwrite: replace ``out`` if it exists.
+
+    Returns:
+        ``out``.
+    """
+    if out.exists() and not overwrite:
+        raise DataError(f"{out}: already exists. Choose another --out or pass overwrite=True.")
+    if not episodes:
+        raise DataError(f"{out}: no episodes to write.")
+    tasks = list(tasks) if tasks is not None else ["default"] * len(episodes)
+    task_names = list(dict.fromkeys(tasks))
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    dim = np.asarray(episodes[0]).reshape(len(episodes[0]), -1).shape[1]
+    extra_shapes: dict[str, int] = {}
+    episode_rows: list[dict[str, object]] = []
+    tables: list[pa.Table] = []
+    file_index, file_frames, index = 0, 0, 0
+
+    def flush() -> None:
+        nonlocal tables, file_index, file_frames
+        if tables:
+            target = tmp / DATA_PATH.format(chunk_index=0, file_index=file_index)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.concat_tables(tables), target)
+            tables, file_index, file_frames = [], file_index + 1, 0
+
+    for i, actions in enumerate(episodes):
+        actions = np.asarray(actions, dtype=np.float32).reshape(len(episodes[i]), -1)
+        if actions.shape[1] != dim:
+            raise DataError(f"episode {i}: {actions.shape[1]} action dims, episode 0 has {dim}.")
+        if file_frames and file_frames + len(actions) > frames_per_file:
+            flush()
+        n = len(actions)
+        columns = {
+            action_key: _fixed_list(actions),
+            "timestamp": pa.array(np.arange(n, dtype=np.float32) / np.float32(fps)),
+            "frame_index": pa.array(np.arange(n, dtype=np.int64)),
+            "episode_index": pa.array(np.full(n, i, dtype=np.int64)),
+            "index": pa.array(np.arange(index, index + n, dtype=np.int64)),
+            "task_index": pa.array(np.full(n, task_names.index(tasks[i]), dtype=np.int64)),
+        }
+        for name, value in (extra[i] if extra else {}).items():
+            value = np.asarray(value, dtype=np.float32).reshape(n, -1)
+            extra_shapes[name] = value.shape[1]
+            columns[name] = _fixed_list(value)
+        tables.append(pa.table(columns))
+        episode_rows.append({
+            "episode_index": i, "tasks": [tasks[i]], "length": n,
+            "data/chunk_index": 0, "data/file_index": file_index,
+            "dataset_from_index": index, "dataset_to_index": index + n,
+            "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
+        })
+        index += n
+        file_frames += n
+    flush()
+    _write_meta(tmp, episodes, episode_rows, task_names, dim, extra_shapes, action_key, fps,
+                splits, robot_type, index)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def _write_meta(tmp: Path, episodes: Sequence[np.ndarray], rows: list[dict[str, object]],
+                task_names: list[str], dim: int, extra_shapes: dict[str, int], action_key: str,
+                fps: float, splits: dict[str, str] | None, robot_type: str,
+                total_frames: int) -> None:
+    meta = tmp / "meta"
+    (meta / "episodes/chunk-000").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), tmp / EPISODES_PATH.format(chunk_index=0,
+                                                                           file_index=0))
+    pq.write_table(pa.table({"task_index": pa.array(range(len(task_names)), pa.int64()),
+                             "task": task_names}), meta / "tasks.parquet")
+    scalar = {"shape": [1], "names": None}
+    features = {
+        action_key: {"dtype": "float32", "shape": [dim], "names": [f"a{j}" for j in range(dim)]},
+        **{k: {"dtype": "float32", "shape": [w], "names": None} for k, w in extra_shapes.items()},
+        "timestamp": {"dtype": "float32", **scalar},
+        "frame_index": {"dtype": "int64", **scalar},
+        "episode_index": {"dtype": "int64", **scalar},
+        "index": {"dtype": "int64", **scalar},
+        "task_index": {"dtype": "int64", **scalar},
+    }
+    info = {
+        "codebase_version": "v3.0", "robot_type": robot_type,
+        "total_episodes": len(episodes), "total_frames": total_frames,
+        "total_tasks": len(task_names), "chunks_size": 1000, "data_files_size_in_mb": 100,
+        "video_files_size_in_mb": 500, "fps": fps,
+        "splits": splits or {"train": f"0:{len(episodes)}"},
+        "data_path": DATA_PATH, "video_path": None, "features": features,
+    }
+    (meta / "info.json").write_text(json.dumps(info, indent=2))
+    stacked = np.concatenate([np.asarray(e, dtype=np.float64).reshape(len(e), -1)
+                              for e in episodes])
+    stats = {action_key: {"min": stacked.min(0).tolist(), "max": stacked.max(0).tolist(),
+                          "mean": stacked.mean(0).tolist(), "std": stacked.std(0).tolist(),
+                          "count": [len(stacked)]}}
+    (meta / "stats.json").write_text(json.dumps(stats, indent=2))
+
+
+def _fixed_list(values: np.ndarray) -> pa.FixedSizeListArray:
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+
+
+def _read_info(path: Path) -> dict[str, object]:
+    info_path = path / "meta" / "info.json"
+    try:
+        return json.loads(info_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{info_path}: not valid JSON ({exc}).") from exc
+
+
+def _concat_dims(parts: list[np.ndarray], files: list[Path], key: str) -> np.ndarray:
+    widths = {p.shape[1] for p in parts}
+    if len(widths) > 1:
+        raise DataError(f"{files[0].parent}: column '{key}' has different widths {sorted(widths)}"
+                        " across files; one dataset must hold one embodiment.")
+    return np.concatenate(parts)
+
+
+def _episode_splits(info: dict[str, object]) -> dict[int, str]:
+    ranges = info.get("splits") or {}
+    if not isinstance(ranges, dict) or set(ranges) <= {"train"}:
+        return {}
+    labels: dict[int, str] = {}
+    for name, span in ranges.items():
+        split = SPLIT_NAMES.get(str(name).lower())
+        if split is None or ":" not in str(span):
+            continue
+        lo, hi = (int(x) for x in str(span).split(":"))
+        labels.update(dict.fromkeys(range(lo, hi), split))
+    return labels

@@ -1,0 +1,60 @@
+"""Diffusion Policy replay buffers: ``data/<key>`` concatenated, ``meta/episode_ends``.
+
+Diffusion Policy writes zarr format v2 (a folder, or a ``.zarr.zip``); zarr 3 reads both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import zarr
+import zarr.storage
+
+from ate.data.episodes import RawEpisode
+from ate.errors import DataError
+
+
+def is_replay_buffer(path: Path) -> bool:
+    """True when ``path`` is a folder holding ``data/`` and ``meta/episode_ends``."""
+    ends = path / "meta" / "episode_ends"
+    return (path / "data").is_dir() and ends.is_dir() and any(
+        (ends / marker).exists() for marker in (".zarray", "zarr.json"))
+
+
+def read_replay_buffer(path: Path, action_key: str | None) -> tuple[list[RawEpisode], str]:
+    """Split ``data/<action_key>`` (default ``action``) at ``meta/episode_ends``."""
+    key = action_key or "action"
+    store = zarr.storage.ZipStore(path, mode="r") if path.is_file() else str(path)
+    try:
+        root = zarr.open_group(store, mode="r")
+    except Exception as exc:  # zarr raises several types for a non-zarr folder
+        raise DataError(f"{path}: not a readable zarr group ({exc}).") from exc
+    data = root.get("data")
+    if data is None or key not in data:
+        found = sorted(data.array_keys()) if data is not None else []
+        raise DataError(f"{path}: no array 'data/{key}'. Arrays in data/: {found}. "
+                        "Pass --action-key with one of them.")
+    if "meta" not in root or "episode_ends" not in root["meta"]:
+        raise DataError(f"{path}: no 'meta/episode_ends' array; cannot tell episodes apart.")
+    actions = np.asarray(data[key][...])
+    ends = np.asarray(root["meta"]["episode_ends"][...], dtype=np.int64)
+    if len(ends) and (np.any(np.diff(ends) <= 0) or ends[0] <= 0 or ends[-1] != len(actions)):
+        raise DataError(f"{path}: meta/episode_ends must be increasing and end at "
+                        f"len(data/{key}) = {len(actions)}; it ends at "
+                        f"{int(ends[-1]) if len(ends) else None}.")
+    starts = np.r_[0, ends[:-1]]
+    episodes = [RawEpisode(f"{path}#episode_{i}", actions[s:e], None)
+                for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
+    return episodes, key
+
+
+def write_replay_buffer(out: Path, episodes: list[np.ndarray], action_key: str = "action"
+                        ) -> Path:
+    """Write episodes as Diffusion Policy does: zarr format v2, ``data/`` + ``meta/``."""
+    root = zarr.open_group(str(out), mode="w", zarr_format=2)
+    actions = np.concatenate(episodes)
+    root.create_group("data").create_array(action_key, data=actions)
+    root.create_group("meta").create_array(
+        "episode_ends", data=np.cumsum([len(e) for e in episodes]).astype(np.int64))
+    return out

@@ -1,0 +1,56 @@
+"""From a ``DataConfig`` to train/val chunk datasets with a fitted normaliser."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ate.data.chunks import ChunkDataset
+from ate.data.config import DataConfig
+from ate.data.episodes import Episodes
+from ate.data.load import load_episodes
+from ate.data.normalizer import Normalizer
+from ate.data.slots import EmbodimentSlots
+from ate.data.split import split_episodes
+from ate.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedChunks:
+    """Everything a trainer needs from the data: both splits, the normaliser, the slots."""
+
+    train: ChunkDataset
+    val: ChunkDataset | None
+    normalizer: Normalizer
+    slots: EmbodimentSlots
+    episodes: Episodes
+
+
+def prepare_chunks(config: DataConfig, embodiment_id: int = 0) -> PreparedChunks:
+    """Load, split by episode, fit the normaliser on train, and cut chunk windows.
+
+    Raises:
+        DataError: anything ``load_episodes`` raises, an empty path, or a chunk length
+            longer than every train episode.
+    """
+    if not config.path:
+        raise DataError("data.path is empty: pass --data PATH (a dataset folder or file).")
+    episodes = load_episodes(config.path, action_key=config.action_key, format=config.format,
+                             nonfinite="drop" if config.drop_nonfinite else "error")
+    slots = config.slots.build(episodes.dim)
+    train_eps, val_eps = split_episodes(episodes, config.val_fraction, config.split_seed)
+    normalizer = Normalizer.fit(train_eps.actions, config.normalizer)
+
+    def chunks(eps: Episodes) -> ChunkDataset:
+        return ChunkDataset(eps, config.chunk_length, normalizer=normalizer, slots=slots,
+                            pad_tail=config.pad_tail, embodiment_id=embodiment_id)
+
+    val = None
+    if val_eps is not None:
+        try:
+            val = chunks(val_eps)
+        except DataError as exc:
+            log.warning("no validation chunks: %s", exc)
+    return PreparedChunks(chunks(train_eps), val, normalizer, slots, episodes)

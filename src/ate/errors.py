@@ -1,0 +1,16 @@
+"""Errors a user can act on: the CLI prints their message without a traceback."""
+
+
+class ATEError(Exception):
+    """Base class for errors caused by input the user can fix.
+
+    Messages name the file, the field and the fix.
+    """
+
+
+class DataError(ATEError, ValueError):
+    """A dataset cannot be read or used as asked."""
+
+
+class ConfigError(ATEError, ValueError):
+    """A configuration value is invalid or inconsistent."""
