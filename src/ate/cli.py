@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import tyro
+from rich.console import Console
 from rich.logging import RichHandler
 
 from ate import __version__
@@ -39,10 +40,13 @@ Run `ate COMMAND --help` for a command's options.
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ate`` console script; returns the exit code."""
+    """Entry point of the ``ate`` console script; returns the exit code.
+
+    Logs go to stderr so that stdout carries only results (``--json`` output pipes cleanly).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
                         force=True)
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)

@@ -1,0 +1,68 @@
+"""The ``ate`` command as a user runs it (in-process, and once as a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from ate import __version__
+from ate.cli import main
+from ate.data import load_episodes, write_hdf5_episodes
+
+from .conftest import random_episodes
+
+
+def test_inspect_json_matches_the_data(rng, tmp_path, capsys) -> None:
+    arrays = random_episodes(rng, n=4, dim=3, lengths=(10, 20))
+    arrays[1][:, 2] = 0.5  # a constant dim...
+    for a in arrays:
+        a[:, 2] = 0.5
+    arrays[3][2, 0] = np.nan  # ...and one bad episode
+    write_hdf5_episodes(tmp_path, arrays)
+    assert main(["data", "inspect", str(tmp_path), "--json", "--chunk-length", "12"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    lengths = [len(a) for a in arrays]
+    stacked = np.concatenate(arrays)
+    assert out["format"] == "hdf5" and out["action_key"] == "qpos"
+    assert out["episodes"] == 4 and out["steps"] == sum(lengths) and out["action_dim"] == 3
+    assert out["length"] == {"min": min(lengths), "median": float(np.median(lengths)),
+                             "max": max(lengths)}
+    assert out["constant_dims"] == [2]
+    assert out["nonfinite_episodes"] == 1 and out["dims"][0]["nonfinite"] == 1
+    np.testing.assert_allclose(out["dims"][1]["std"], stacked[:, 1].std(), rtol=1e-5)
+    np.testing.assert_allclose(out["dims"][0]["max"], np.nanmax(stacked[:, 0]), rtol=1e-6)
+    assert out["chunks"]["windows"] == sum(max(n - 11, 0) for n in lengths)
+
+
+def test_inspect_tables(rng, tmp_path, capsys) -> None:
+    write_hdf5_episodes(tmp_path, random_episodes(rng, n=3))
+    assert main(["data", "inspect", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "hdf5" in out and "per action dim" in out and "episodes" in out
+
+
+def test_synth_writes_readable_datasets(tmp_path) -> None:
+    assert main(["data", "synth", "--out", str(tmp_path), "--dims", "3", "5", "--episodes",
+                 "4", "--to", "lerobot"]) == 0
+    assert load_episodes(tmp_path / "d3").dim == 3
+    five = load_episodes(tmp_path / "d5")
+    assert five.dim == 5 and len(five) == 4 and five.format == "lerobot"
+
+
+def test_usage_errors_and_version(capsys) -> None:
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+    assert main(["frobnicate"]) == 2
+    assert main(["data", "inspect"]) == 2  # missing PATH: tyro's usage error
+
+
+def test_console_script_runs_demo(tmp_path) -> None:
+    result = subprocess.run([sys.executable, "-m", "ate", "demo", "--out", str(tmp_path),
+                             "--episodes", "6"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "pre-training corpus" in result.stdout
+    assert "not built yet" in result.stdout
+    assert load_episodes(tmp_path / "data/arm6").format == "lerobot"

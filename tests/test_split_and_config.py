@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ate.config import from_dict, load_yaml, save_yaml
+from ate.data import DataConfig, Episodes, RawEpisode, prepare_chunks, split_episodes
+from ate.data import write_hdf5_episodes
+from ate.errors import ConfigError, DataError
+
+from .conftest import random_episodes
+
+
+def eps_of(arrays, splits=None) -> Episodes:
+    splits = splits or [None] * len(arrays)
+    return Episodes.from_raw([RawEpisode(f"e{i}", a, s)
+                              for i, (a, s) in enumerate(zip(arrays, splits, strict=True))])
+
+
+def test_random_split_is_seeded_disjoint_and_complete(rng) -> None:
+    eps = eps_of(random_episodes(rng, n=20))
+    train, val = split_episodes(eps, 0.25, seed=3)
+    again_train, _ = split_episodes(eps, 0.25, seed=3)
+    other_train, _ = split_episodes(eps, 0.25, seed=4)
+    assert len(val) == 5 and len(train) == 15
+    assert set(train.names).isdisjoint(val.names)
+    assert set(train.names) | set(val.names) == set(eps.names)
+    assert train.names == again_train.names and train.names != other_train.names
+
+
+def test_folder_split_wins_over_fraction(rng) -> None:
+    eps = eps_of(random_episodes(rng, n=4), ["train", "val", None, "train"])
+    train, val = split_episodes(eps, 0.5)
+    assert val.names == ["e1"] and train.names == ["e0", "e2", "e3"]
+
+
+def test_zero_fraction_and_single_episode(rng) -> None:
+    eps = eps_of(random_episodes(rng, n=3))
+    assert split_episodes(eps, 0.0)[1] is None
+    one = eps_of(random_episodes(rng, n=1))
+    assert split_episodes(one, 0.5)[1] is None
+
+
+def test_prepare_chunks_fits_on_train_only(rng, tmp_path) -> None:
+    arrays = random_episodes(rng, n=6, lengths=(20, 30))
+    arrays[5] = arrays[5] * 100  # a val outlier must not move the train normaliser
+    write_hdf5_episodes(tmp_path, arrays, split=["train"] * 5 + ["val"])
+    prepared = prepare_chunks(DataConfig(path=str(tmp_path), chunk_length=8))
+    train_actions = np.concatenate(arrays[:5])
+    np.testing.assert_allclose(prepared.normalizer.stats["max"], train_actions.max(0), rtol=1e-6)
+    assert prepared.train[0]["action"].abs().max() <= 1 + 1e-6
+    assert prepared.val is not None and len(prepared.val) == len(arrays[5]) - 7
+
+
+def test_prepare_chunks_without_path() -> None:
+    with pytest.raises(DataError, match="--data"):
+        prepare_chunks(DataConfig())
+
+
+def test_yaml_round_trip_and_strictness(tmp_path) -> None:
+    cfg = DataConfig(path="x", chunk_length=64, slots=from_dict(
+        DataConfig, {"slots": {"layout": "explicit", "size": 8, "indices": [3, 1]}}).slots)
+    save_yaml(cfg, tmp_path / "c.yaml")
+    assert load_yaml(DataConfig, tmp_path / "c.yaml") == cfg
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) \['chunk_len'\].*chunk_length"):
+        from_dict(DataConfig, {"chunk_len": 3})
+    with pytest.raises(ConfigError, match="expected int"):
+        from_dict(DataConfig, {"chunk_length": "long"})
+    with pytest.raises(ConfigError, match="not one of"):
+        from_dict(DataConfig, {"normalizer": "zscore"})
+    with pytest.raises(ConfigError, match="needs slots.size"):
+        from_dict(DataConfig, {"slots": {"layout": "pad"}})
+    with pytest.raises(ConfigError, match="chunk_length must be >= 1"):
+        from_dict(DataConfig, {"chunk_length": 0})
