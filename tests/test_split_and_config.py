@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from ate.config import from_dict, load_yaml, save_yaml
-from ate.data import DataConfig, Episodes, RawEpisode, prepare_chunks, split_episodes
-from ate.data import write_hdf5_episodes
+from ate.data import (
+    DataConfig,
+    Episodes,
+    RawEpisode,
+    prepare_chunks,
+    split_episodes,
+    write_hdf5_episodes,
+)
 from ate.errors import ConfigError, DataError
 
 from .conftest import random_episodes
@@ -68,7 +74,7 @@ def test_yaml_round_trip_and_strictness(tmp_path) -> None:
         from_dict(DataConfig, {"chunk_length": "long"})
     with pytest.raises(ConfigError, match="not one of"):
         from_dict(DataConfig, {"normalizer": "zscore"})
-    with pytest.raises(ConfigError, match="needs slots.size"):
+    with pytest.raises(ConfigError, match=r"needs slots\.size"):
         from_dict(DataConfig, {"slots": {"layout": "pad"}})
     with pytest.raises(ConfigError, match="chunk_length must be >= 1"):
         from_dict(DataConfig, {"chunk_length": 0})
