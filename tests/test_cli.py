@@ -66,3 +66,27 @@ def test_console_script_runs_demo(tmp_path) -> None:
     assert "pre-training corpus" in result.stdout
     assert "not built yet" in result.stdout
     assert load_episodes(tmp_path / "data/arm6").format == "lerobot"
+
+
+def test_prepare_yaml_config_with_overrides(rng, tmp_path, capsys) -> None:
+    from ate.commands.data import PrepareConfig
+    from ate.config import load_yaml
+    from ate.data import Normalizer
+
+    write_hdf5_episodes(tmp_path / "ds", random_episodes(rng, n=5, lengths=(30, 40)))
+    cfg = tmp_path / "prep.yaml"
+    cfg.write_text(f"data:\n  path: {tmp_path / 'ds'}\n  chunk_length: 64\n"
+                   "  slots: {layout: pad, size: 8}\n")
+    # 64 is longer than every episode: the YAML alone fails, the override fixes it
+    assert main(["data", "prepare", "--config", str(cfg)]) == 2
+    assert "longer than every episode" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "--config", str(cfg), "--data.chunk-length", "8",
+                 "--out", str(out)]) == 0
+    saved = load_yaml(PrepareConfig, out / "config.yaml")
+    assert saved.data.chunk_length == 8 and saved.data.slots.size == 8
+    assert Normalizer.load(out / "normalizer.json").dim == 3
+    assert main(["data", "prepare", "--config", str(cfg), "--data.chunk-length", "0"]) == 2
+    cfg.write_text("data:\n  chunk_len: 3\n")
+    assert main(["data", "prepare", "--config", str(cfg)]) == 2
+    assert "unknown field(s) ['chunk_len']" in capsys.readouterr().err

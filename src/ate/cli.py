@@ -10,18 +10,32 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import tyro
 from rich.console import Console
 from rich.logging import RichHandler
 
 from ate import __version__
-from ate.commands.data import data_convert, data_inspect, data_synth
+from ate.commands.data import PrepareConfig, data_convert, data_inspect, data_prepare, data_synth
 from ate.commands.demo import demo
+from ate.config import parse_cli
 from ate.errors import ATEError
 
-GROUPS: dict[str, Callable[..., object] | dict[str, Callable[..., object]]] = {
-    "data": {"inspect": data_inspect, "convert": data_convert, "synth": data_synth},
+
+@dataclass(frozen=True)
+class ConfigCommand:
+    """A command driven by a config dataclass: ``--config FILE`` plus field overrides."""
+
+    config: type
+    run: Callable[[Any], None]
+
+
+Command = Callable[..., object] | ConfigCommand
+GROUPS: dict[str, Command | dict[str, Command]] = {
+    "data": {"inspect": data_inspect, "prepare": ConfigCommand(PrepareConfig, data_prepare),
+             "convert": data_convert, "synth": data_synth},
     "demo": demo,
 }
 
@@ -31,6 +45,7 @@ align-then-steer {__version__}: adapt diffusion / flow robot policies with laten
 
 commands:
   data inspect PATH     summarise a dataset (any supported format); --json for JSON
+  data prepare          split, normalise and chunk as training will (--config FILE)
   data convert SRC      rewrite a dataset as HDF5 episodes or LeRobot v3.0
   data synth            write smooth synthetic two-robot demo data
   demo                  the main job on a built-in default (runs what exists so far)
@@ -58,15 +73,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if target is None:
         print(f"ate: unknown command '{args[0]}'.\n\n{USAGE}", file=sys.stderr)
         return 2
-    prog = f"ate {args[0]}"
+    prog, rest = f"ate {args[0]}", args[1:]
+    if isinstance(target, dict) and (not rest or rest[0] in ("-h", "--help")):
+        print(group_help(prog, target))
+        return 0
+    if isinstance(target, dict) and rest and isinstance(target.get(rest[0]), ConfigCommand):
+        prog, target, rest = f"{prog} {rest[0]}", target[rest[0]], rest[1:]
     try:
-        if isinstance(target, dict):
-            tyro.extras.subcommand_cli_from_dict(target, args=args[1:], prog=prog)
+        if isinstance(target, ConfigCommand):
+            target.run(parse_cli(target.config, rest, prog))
+        elif isinstance(target, dict):
+            plain = {k: v for k, v in target.items() if not isinstance(v, ConfigCommand)}
+            tyro.extras.subcommand_cli_from_dict(plain, args=rest, prog=prog)
         else:
-            tyro.cli(target, args=args[1:], prog=prog)
+            tyro.cli(target, args=rest, prog=prog)
     except ATEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # tyro's own usage errors and --help
         return exc.code if isinstance(exc.code, int) else 0
+    except BrokenPipeError:  # `ate ... | head`
+        return 0
     return 0
+
+
+def group_help(prog: str, group: dict[str, Command]) -> str:
+    """Usage of a command group: each subcommand with the first line of its docstring."""
+    lines = [f"usage: {prog} COMMAND [--help] ...", "", "commands:"]
+    for name, cmd in group.items():
+        doc = (cmd.run if isinstance(cmd, ConfigCommand) else cmd).__doc__ or ""
+        lines.append(f"  {name:10} {doc.strip().splitlines()[0] if doc.strip() else ''}")
+    return "\n".join(lines)

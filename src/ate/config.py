@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tyro
 import yaml
 
 from ate.errors import ConfigError
@@ -103,3 +105,26 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     ):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}.")
     return value
+
+
+def parse_cli(cls: type[T], args: Sequence[str], prog: str) -> T:
+    """Parse a config from the command line: ``--config FILE`` (YAML) sets the defaults and
+    every other flag (``--data.chunk-length 32``) overrides one field.
+
+    Raises:
+        ConfigError: bad YAML or values; tyro's own usage errors exit with code 2.
+    """
+    rest, path = _pop_config_flag(list(args))
+    default = load_yaml(cls, path) if path else cls()
+    return tyro.cli(cls, default=default, args=rest, prog=prog)
+
+
+def _pop_config_flag(args: list[str]) -> tuple[list[str], str | None]:
+    for i, arg in enumerate(args):
+        if arg == "--config":
+            if i + 1 >= len(args):
+                raise ConfigError("--config needs a YAML file path.")
+            return args[:i] + args[i + 2:], args[i + 1]
+        if arg.startswith("--config="):
+            return args[:i] + args[i + 1:], arg.split("=", 1)[1]
+    return args, None

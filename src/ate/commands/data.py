@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,17 +11,20 @@ import tyro
 from rich.console import Console
 from rich.table import Table
 
+from ate.config import save_yaml
+from ate.data.config import DataConfig
 from ate.data.episodes import Episodes, RawEpisode
 from ate.data.formats.hdf5 import write_episode_files
 from ate.data.formats.lerobot import write_lerobot
 from ate.data.load import load_episodes
+from ate.data.prepare import prepare_chunks
 from ate.data.summary import summarize
 from ate.data.synthetic import synthetic_episodes
 from ate.errors import DataError
 
 
 def data_inspect(
-    path: Annotated[str, tyro.conf.Positional],
+    path: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="PATH")],
     action_key: str | None = None,
     format: str = "auto",
     chunk_length: int | None = None,
@@ -84,7 +88,7 @@ def print_summary(summary: dict[str, object], console: Console | None = None) ->
 
 
 def data_convert(
-    src: Annotated[str, tyro.conf.Positional],
+    src: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="SRC")],
     out: str,
     to: Literal["hdf5", "lerobot"] = "lerobot",
     action_key: str | None = None,
@@ -159,4 +163,37 @@ def _fmt(x: float | None) -> str:
     return "nan" if x is None else f"{x:.4g}"
 
 
-__all__ = ["data_convert", "data_inspect", "data_synth"]
+
+
+@dataclass
+class PrepareConfig:
+    """``ate data prepare``: the data section of a training config, checked end to end.
+
+    Attributes:
+        data: which episodes and how to chunk them.
+        out: if set, write ``normalizer.json`` and the resolved ``config.yaml`` here.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    out: str | None = None
+
+
+def data_prepare(config: PrepareConfig) -> None:
+    """Load, split, fit the normaliser and cut windows exactly as training will; report it."""
+    prepared = prepare_chunks(config.data)
+    console = Console()
+    table = Table(title=f"{config.data.path}: chunks of H={config.data.chunk_length}")
+    for col in ("split", "episodes", "windows", "skipped (too short)"):
+        table.add_column(col, justify="right")
+    for name, ds in (("train", prepared.train), ("val", prepared.val)):
+        if ds is not None:
+            table.add_row(name, str(len(ds.episodes)), str(len(ds)), str(ds.skipped_episodes))
+    console.print(table)
+    console.print(f"normaliser {prepared.normalizer.kind} fitted on train; unified vector "
+                  f"U={prepared.slots.size}, real slots {list(prepared.slots.indices)}")
+    if config.out:
+        out = Path(config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        prepared.normalizer.save(out / "normalizer.json")
+        save_yaml(config, out / "config.yaml")
+        console.print(f"wrote {out / 'normalizer.json'} and {out / 'config.yaml'}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from tqdm import tqdm
 
 from ate.data.episodes import RawEpisode
 from ate.errors import DataError
@@ -58,7 +59,8 @@ def read_episode_files(path: Path, action_key: str | None) -> tuple[list[RawEpis
         raise DataError(f"{path}: no .hdf5/.h5 files found.")
     key = action_key or _pick_key(files[0], DEFAULT_KEYS)
     episodes = []
-    for file in files:
+    for file in tqdm(files, desc=f"reading {path.name}", unit="file", leave=False,
+                     disable=len(files) < 200 or None):
         with _open(file) as f:
             episodes.append(RawEpisode(str(file), _dataset(f, key, file), split_of(
                 file.relative_to(root))))
