@@ -78,3 +78,16 @@ def test_yaml_round_trip_and_strictness(tmp_path) -> None:
         from_dict(DataConfig, {"slots": {"layout": "pad"}})
     with pytest.raises(ConfigError, match="chunk_length must be >= 1"):
         from_dict(DataConfig, {"chunk_length": 0})
+
+
+def test_shipped_data_presets_load_and_validate() -> None:
+    from pathlib import Path
+
+    from ate.commands.data import PrepareConfig
+
+    presets = sorted((Path(__file__).parent.parent / "configs/data").glob("*.yaml"))
+    assert len(presets) >= 3
+    for preset in presets:
+        cfg = load_yaml(PrepareConfig, preset)
+        slots = cfg.data.slots.build(len(cfg.data.slots.names) or 14)
+        assert slots.dim == (len(cfg.data.slots.names) or 14)
