@@ -182,11 +182,14 @@ class ActionVAE(nn.Module):
                               f"max_chunk_length {self.config.max_chunk_length}.")
         return chunks.shape  # type: ignore[return-value]
 
-    def save_pretrained(self, folder: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into ``folder``."""
+    def save_pretrained(self, folder: str | Path, extra: dict[str, object] | None = None
+                        ) -> None:
+        """Write ``config.json`` (the ``vae`` section plus ``extra``) and
+        ``model.safetensors`` into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.json").write_text(json.dumps({"vae": asdict(self.config)}, indent=2))
+        meta = {"vae": asdict(self.config), **(extra or {})}
+        (folder / "config.json").write_text(json.dumps(meta, indent=2))
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         save_file(state, folder / "model.safetensors")
 
@@ -196,13 +199,22 @@ class ActionVAE(nn.Module):
         folder = Path(folder)
         config = load_vae_config(folder)
         model = cls(config)
-        state = load_file(folder / "model.safetensors", device=map_location)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ConfigError(
-                f"{folder / 'model.safetensors'}: weights do not match the architecture in "
-                f"config.json (missing {sorted(missing)[:5]}, unexpected "
-                f"{sorted(unexpected)[:5]}). Was the folder assembled from two runs?")
+        weights = folder / "model.safetensors"
+        if not weights.is_file():
+            raise ConfigError(f"{folder}: no model.safetensors beside config.json.")
+        state = load_file(weights, device=map_location)
+        expected = model.state_dict()
+        wrong = sorted(k for k in state.keys() & expected.keys()
+                       if state[k].shape != expected[k].shape)
+        missing, unexpected = expected.keys() - state.keys(), state.keys() - expected.keys()
+        if wrong or missing or unexpected:
+            detail = (f"{wrong[0]} is {tuple(state[wrong[0]].shape)} in the file but "
+                      f"{tuple(expected[wrong[0]].shape)} in config.json's architecture"
+                      if wrong else f"missing {sorted(missing)[:3]}, unexpected "
+                                    f"{sorted(unexpected)[:3]}")
+            raise ConfigError(f"{weights}: weights do not fit config.json ({detail}). The "
+                              "folder mixes files of two different models.")
+        model.load_state_dict(state)
         return model
 
 
