@@ -34,22 +34,31 @@ BANK_FILE = "latent_bank.safetensors"
 
 
 def build_vae(config: AlignConfig, data: PreparedChunks) -> ActionVAE:
-    """An ``ActionVAE`` sized for ``data`` (its unified action size and chunk length)."""
+    """An ``ActionVAE`` sized for ``data`` (its unified action size and chunk length),
+    initialised from ``config.train.seed`` (the global RNG is left untouched)."""
     m = config.model
     h = data.train.chunk_length
     if m.max_chunk_length and h > m.max_chunk_length:
         raise ConfigError(f"data.chunk_length {h} exceeds model.max_chunk_length "
                           f"{m.max_chunk_length}; raise the model's or shorten the chunks.")
-    return ActionVAE(VAEConfig(
+    vae_config = VAEConfig(
         action_dim=data.slots.size, max_chunk_length=m.max_chunk_length or h,
         latent_dim=m.latent_dim, hidden_dim=m.hidden_dim, num_layers=m.num_layers,
-        num_heads=m.num_heads, ff_dim=m.ff_dim, dropout=m.dropout))
+        num_heads=m.num_heads, ff_dim=m.ff_dim, dropout=m.dropout)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.train.seed)
+        return ActionVAE(vae_config)
+
+
+def resolve_last(resume: Path) -> Path:
+    """A run folder (holding ``last/``) or a ``last/`` folder itself -> the ``last/`` folder."""
+    run_folder = (resume / "last").exists() or (resume / "last.old").exists()
+    return recover_folder(resume / "last" if run_folder else resume)
 
 
 def load_resume_config(resume: Path) -> tuple[AlignConfig, Path]:
     """The config a run was started with, and its ``last/`` folder."""
-    last = recover_folder(resume / "last" if (resume / "last").exists()
-                          or (resume / "last.old").exists() else resume)
+    last = resolve_last(resume)
     path = last / "config.json"
     if not path.is_file():
         raise ConfigError(f"{resume}: no last/config.json to resume from. Pass the folder of "
@@ -62,6 +71,7 @@ def _train(config: AlignConfig, data: PreparedChunks, vae: ActionVAE,
            resume: Path | None, until_step: int | None) -> TrainResult:
     trainer = VAETrainer(vae, objective, data, config, out, stage)
     if resume is not None:
+        resume = resolve_last(resume)
         saved = load_vae_config(resume)
         if saved != vae.config:
             raise ConfigError(

@@ -256,7 +256,7 @@ class VAETrainer:
         if self.world > 1:  # every process must stop together, or the others hang in backward
             dist.all_reduce(ok, op=dist.ReduceOp.MIN)
         if ok.item() < 1:
-            bad = {k: float(v) for k, v in terms.items()}
+            bad = {k: float(v.detach()) for k, v in terms.items()}
             raise TrainingDiverged(
                 f"{self.stage}: loss became non-finite at step {self.step + 1} ({bad}). "
                 f"{self.out / 'last'} still holds the last good checkpoint. Lower optim.lr, set "

@@ -1,0 +1,191 @@
+"""Training engineering: exact resume, atomic checkpoints, NaN guard, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ate.align.objectives import PretrainObjective
+from ate.align.prior import LatentPrior
+from ate.align.stages import build_vae, init_from_stage1, run_adapt, run_pretrain
+from ate.align.trainer import TrainingDiverged, VAETrainer
+from ate.align.vae import ActionVAE
+from ate.data import prepare_chunks
+from ate.errors import ConfigError
+
+from .align_helpers import make_robots, tiny_config
+
+
+@pytest.fixture(scope="module")
+def robots(tmp_path_factory) -> tuple[Path, Path]:
+    return make_robots(tmp_path_factory.mktemp("robots"))
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+def test_resume_equals_uninterrupted_run(robots, tmp_path) -> None:
+    cfg = tiny_config(*robots, epochs=3)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dropout=0.1))
+    full = run_pretrain(cfg, tmp_path / "full")
+    half = full.total_steps // 2 + 1  # mid-epoch, after an epoch boundary
+    cut = run_pretrain(cfg, tmp_path / "cut", until_step=half)
+    assert cut.step == half and not cut.finished
+    assert not (tmp_path / "cut/last/prior.safetensors").exists()
+    resumed = run_pretrain(cfg, tmp_path / "cut", resume=tmp_path / "cut")
+    assert resumed.step == full.step
+    a, b = weights(full.last), weights(resumed.last)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    assert (resumed.last / "prior.safetensors").exists()
+    state = torch.load(resumed.last / "trainer_state.pt", weights_only=True)
+    assert state["step"] == full.step
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(robots, tmp_path) -> None:
+    cfg = tiny_config(*robots, save_every=3, val_every=100)
+    data = prepare_chunks(cfg.pretrain_data)
+
+    class Explodes(PretrainObjective):
+        calls = 0
+
+        def __call__(self, out, batch, generator):
+            terms = super().__call__(out, batch, generator)
+            Explodes.calls += 1
+            if Explodes.calls == 5:
+                terms["loss"] = terms["loss"] * math.nan
+            return terms
+
+    trainer = VAETrainer(build_vae(cfg, data), Explodes(cfg.loss), data, cfg,
+                         tmp_path / "run", "stage1")
+    with pytest.raises(TrainingDiverged, match=r"non-finite at step 5.*last good checkpoint"):
+        trainer.fit()
+    config = json.loads((tmp_path / "run/last/config.json").read_text())
+    assert config["step"] == 3
+    ActionVAE.from_pretrained(tmp_path / "run/last")  # intact and loadable
+
+
+def test_killed_run_resumes_from_an_intact_checkpoint(robots, tmp_path) -> None:
+    cfg = tiny_config(*robots, epochs=200, save_every=1, val_every=10_000)
+    from ate.config import save_yaml
+
+    save_yaml(cfg, tmp_path / "cfg.yaml")
+    code = ("import sys; from pathlib import Path; from ate.config import load_yaml; "
+            "from ate.align.config import AlignConfig; from ate.align.stages import run_pretrain;"
+            f"run_pretrain(load_yaml(AlignConfig, '{tmp_path / 'cfg.yaml'}'), "
+            f"Path('{tmp_path / 'run'}'))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / "run/last/trainer_state.pt").exists():
+        time.sleep(0.2)
+    time.sleep(1.5)  # let it write several more checkpoints, then kill it mid-flight
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    from ate.align.stages import load_resume_config
+
+    saved_cfg, last = load_resume_config(tmp_path / "run")
+    step = json.loads((last / "config.json").read_text())["step"]
+    assert step >= 1
+    short = dataclasses.replace(saved_cfg, train=dataclasses.replace(saved_cfg.train,
+                                                                     max_steps=step + 2))
+    result = run_pretrain(short, tmp_path / "run", resume=last)
+    assert result.step == step + 2
+
+
+def test_adapt_pulls_toward_prior_in_every_mode(robots, tmp_path) -> None:
+    cfg = tiny_config(*robots, epochs=1)
+    run_pretrain(cfg, tmp_path / "s1")
+    base = dataclasses.replace(cfg, prior_from=str(tmp_path / "s1"))
+    for direction in ("paper", "release"):
+        for ref in ("standard", "prior", "bank"):
+            c = dataclasses.replace(base, adapt=dataclasses.replace(
+                base.adapt, kl_direction=direction, mmd_reference=ref),
+                train=dataclasses.replace(base.train, max_steps=3))
+            result = run_adapt(c, tmp_path / f"s2-{direction}-{ref}")
+            assert result.step == 3
+            assert ActionVAE.from_pretrained(result.last).config.action_dim == 4
+
+
+def test_adapt_with_mixture_prior(robots, tmp_path) -> None:
+    cfg = tiny_config(*robots, epochs=1)
+    cfg = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, kind="mixture",
+                                                             components=2))
+    run_pretrain(cfg, tmp_path / "s1")
+    assert LatentPrior.load(tmp_path / "s1/best/prior.safetensors").num_components == 2
+    c = dataclasses.replace(cfg, prior_from=str(tmp_path / "s1"),
+                            train=dataclasses.replace(cfg.train, max_steps=2))
+    assert run_adapt(c, tmp_path / "s2").step == 2
+
+
+def test_stage1_init_copies_transformer_and_renews_io_layers(robots, tmp_path) -> None:
+    cfg = tiny_config(*robots, max_steps=2)
+    s1 = run_pretrain(cfg, tmp_path / "s1")
+    data = prepare_chunks(cfg.target_data)
+    vae = build_vae(cfg, data)
+    before_in = vae.input_proj.weight.clone()
+    init_from_stage1(vae, s1.best)
+    source = ActionVAE.from_pretrained(s1.best)
+    torch.testing.assert_close(vae.encoder.middle.linear1.weight,
+                               source.encoder.middle.linear1.weight)
+    assert torch.equal(vae.input_proj.weight, before_in)  # D differs (4 vs 6): kept fresh
+
+
+def test_bad_inputs_fail_fast(robots, tmp_path) -> None:
+    cfg = tiny_config(*robots, max_steps=2)
+    s1 = run_pretrain(cfg, tmp_path / "s1")
+    wrong_latent = dataclasses.replace(cfg, prior_from=str(tmp_path / "s1"),
+                                       model=dataclasses.replace(cfg.model, latent_dim=16))
+    with pytest.raises(ConfigError, match=r"latent_dim 8 .* --model.latent-dim 8"):
+        run_adapt(wrong_latent, tmp_path / "s2")
+    with pytest.raises(ConfigError, match="--prior"):
+        run_adapt(cfg, tmp_path / "s2")
+    # a checkpoint whose weights belong to another architecture
+    other = ActionVAE(dataclasses.replace(ActionVAE.from_pretrained(s1.best).config,
+                                          action_dim=9))
+    bad = tmp_path / "bad"
+    other.save_pretrained(bad)
+    (bad / "config.json").write_text((s1.best / "config.json").read_text())
+    with pytest.raises(ConfigError, match=r"input_proj.weight is \(16, 9\)"):
+        ActionVAE.from_pretrained(bad)
+    # resuming a stage-1 run on a dataset of another action dim
+    swapped = dataclasses.replace(cfg, pretrain_data=cfg.target_data)
+    with pytest.raises(ConfigError, match="6 action slots"):
+        run_pretrain(swapped, tmp_path / "s1", resume=s1.last)
+
+
+def test_encoder_is_deterministic_and_differentiable_when_frozen(robots) -> None:
+    cfg = tiny_config(*robots)
+    data = prepare_chunks(cfg.pretrain_data)
+    vae = build_vae(cfg, data).eval().requires_grad_(False)
+    x = data.train.__getitems__(list(range(4)))["action"].requires_grad_()
+    mu1, _ = vae.encode(x)
+    mu2, _ = vae.encode(x)
+    assert torch.equal(mu1, mu2)
+    mu1.pow(2).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is None for p in vae.parameters())
+
+
+def test_two_process_data_parallel_stays_in_sync(robots, tmp_path) -> None:
+    worker = Path(__file__).parent / "ddp_worker.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+         "--master-port", str(29_500 + os.getpid() % 1000), str(worker), str(robots[0]),
+         str(robots[1]), str(tmp_path / "ddp")],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RESULT world=2 steps=[4, 4] in_sync=True" in result.stdout
