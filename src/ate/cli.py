@@ -10,32 +10,73 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import tyro
 from rich.console import Console
 from rich.logging import RichHandler
 
 from ate import __version__
+from ate.align.config import AlignConfig
+from ate.commands.align import ALIASES, align_adapt, align_pretrain, align_report, align_run
 from ate.commands.data import PrepareConfig, data_convert, data_inspect, data_prepare, data_synth
 from ate.commands.demo import demo
 from ate.config import parse_cli
-from ate.errors import ATEError
+from ate.errors import ATEError, ConfigError
 
 
 @dataclass(frozen=True)
 class ConfigCommand:
-    """A command driven by a config dataclass: ``--config FILE`` plus field overrides."""
+    """A command driven by a config dataclass: ``--config FILE`` plus field overrides.
+
+    ``aliases`` rewrite short flags to config fields (``--data`` -> ``--pretrain-data.path``);
+    ``options`` are flags outside the config, passed to ``run`` as keyword arguments
+    (type ``str``: takes a value; ``bool``: a switch).
+    """
 
     config: type
-    run: Callable[[Any], None]
+    run: Callable[..., None]
+    aliases: dict[str, str] = field(default_factory=dict)
+    options: dict[str, type] = field(default_factory=dict)
+
+    def __call__(self, args: list[str], prog: str) -> None:
+        rest, kwargs = [], {}
+        it = iter(args)
+        for arg in it:
+            flag, eq, value = arg.partition("=")
+            if flag in self.options:
+                name = flag.lstrip("-").replace("-", "_")
+                if self.options[flag] is bool:
+                    kwargs[name] = True
+                else:
+                    kwargs[name] = value if eq else next(it, None)
+                    if kwargs[name] is None:
+                        raise ConfigError(f"{flag} needs a value.")
+                continue
+            if flag in self.aliases:
+                arg = self.aliases[flag] + (eq + value)
+            rest.append(arg)
+        if rest and rest[0] in ("-h", "--help"):
+            extra = ", ".join(f"{k}" + (" DIR" if t is str else "") for k, t in
+                              self.options.items())
+            short = ", ".join(f"{k} = {v}" for k, v in self.aliases.items())
+            print(f"{(self.run.__doc__ or '').strip()}\n\nalso: --config FILE (YAML)"
+                  + (f", {extra}" if extra else "") + (f"; {short}" if short else "") + "\n")
+        self.run(parse_cli(self.config, rest, prog), **kwargs)
 
 
 Command = Callable[..., object] | ConfigCommand
 GROUPS: dict[str, Command | dict[str, Command]] = {
     "data": {"inspect": data_inspect, "prepare": ConfigCommand(PrepareConfig, data_prepare),
              "convert": data_convert, "synth": data_synth},
+    "align": {
+        "pretrain": ConfigCommand(AlignConfig, align_pretrain, ALIASES["pretrain"],
+                                  {"--resume": str}),
+        "adapt": ConfigCommand(AlignConfig, align_adapt, ALIASES["adapt"], {"--resume": str}),
+        "run": ConfigCommand(AlignConfig, align_run, ALIASES["run"],
+                             {"--resume": str, "--single-stage": bool}),
+        "report": align_report,
+    },
     "demo": demo,
 }
 
@@ -48,6 +89,10 @@ commands:
   data prepare          split, normalise and chunk as training will (--config FILE)
   data convert SRC      rewrite a dataset as HDF5 episodes or LeRobot v3.0
   data synth            write smooth synthetic two-robot demo data
+  align pretrain --data PRETRAIN        stage-1 VAE and latent prior
+  align adapt --data TARGET --prior DIR  stage-2 VAE aligned to the prior
+  align run --pretrain-data P --target-data T [--single-stage]   both, then the report
+  align report --stage1 DIR --stage2 DIR alignment report (report.json, plots)
   demo                  the main job on a built-in default (runs what exists so far)
 
 Run `ate COMMAND --help` for a command's options.
@@ -81,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog, target, rest = f"{prog} {rest[0]}", target[rest[0]], rest[1:]
     try:
         if isinstance(target, ConfigCommand):
-            target.run(parse_cli(target.config, rest, prog))
+            target(rest, prog)
         elif isinstance(target, dict):
             plain = {k: v for k, v in target.items() if not isinstance(v, ConfigCommand)}
             tyro.extras.subcommand_cli_from_dict(plain, args=rest, prog=prog)

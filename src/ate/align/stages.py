@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -59,11 +58,10 @@ def resolve_last(resume: Path) -> Path:
 def load_resume_config(resume: Path) -> tuple[AlignConfig, Path]:
     """The config a run was started with, and its ``last/`` folder."""
     last = resolve_last(resume)
-    path = last / "config.json"
-    if not path.is_file():
+    if not (last / "config.json").is_file():
         raise ConfigError(f"{resume}: no last/config.json to resume from. Pass the folder of "
                           "a run (it holds last/) or its last/ folder.")
-    return from_dict(AlignConfig, json.loads(path.read_text())["align"], str(path)), last
+    return saved_config(last), last
 
 
 def _train(config: AlignConfig, data: PreparedChunks, vae: ActionVAE,
@@ -125,6 +123,24 @@ def load_bank(stage1: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return t["mu"], t["logvar"]
 
 
+def resolve_checkpoint(folder: Path) -> Path:
+    """A run folder (holding ``best/``) or a checkpoint folder itself -> the checkpoint."""
+    for candidate in (folder / "best", folder):
+        if (candidate / "model.safetensors").is_file():
+            return candidate
+    raise ConfigError(f"{folder}: no model.safetensors (nor in {folder / 'best'}); pass an "
+                      "`ate align` output folder.")
+
+
+def saved_config(checkpoint: Path) -> AlignConfig:
+    """The ``AlignConfig`` a checkpoint was trained with (from its config.json)."""
+    path = checkpoint / "config.json"
+    data = json.loads(path.read_text())
+    if "align" not in data:
+        raise ConfigError(f"{path}: no 'align' section; not written by `ate align`.")
+    return from_dict(AlignConfig, data["align"], str(path))
+
+
 def resolve_stage1(folder: Path) -> Path:
     """Accept a stage-1 run folder (with best/) or a checkpoint folder itself."""
     for candidate in (folder / "best", folder):
@@ -157,12 +173,12 @@ def run_adapt(config: AlignConfig, out: Path, resume: Path | None = None,
     return _train(config, data, vae, objective, out, "stage2", resume, until_step)
 
 
-def run_single_stage(config: AlignConfig, out: Path) -> TrainResult:
+def run_single_stage(config: AlignConfig, out: Path, resume: Path | None = None,
+                     until_step: int | None = None) -> TrainResult:
     """The paper's ablation: a stage-1-style VAE (N(0, I) prior) on the target data alone."""
-    single = replace(config, pretrain_data=config.target_data)
-    data = prepare_chunks(single.pretrain_data)
-    return _train(single, data, build_vae(single, data), PretrainObjective(single.loss), out,
-                  "single", None, None)
+    data = prepare_chunks(config.target_data)
+    return _train(config, data, build_vae(config, data), PretrainObjective(config.loss), out,
+                  "single", resume, until_step)
 
 
 def init_from_stage1(vae: ActionVAE, stage1: Path) -> None:

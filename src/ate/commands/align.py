@@ -1,0 +1,113 @@
+"""``ate align pretrain | adapt | run | report``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ate.align.config import AlignConfig
+from ate.align.report import build_report
+from ate.align.stages import (
+    load_resume_config,
+    resolve_last,
+    run_adapt,
+    run_pretrain,
+    run_single_stage,
+)
+from ate.align.trainer import TrainResult
+
+
+def _resumed(config: AlignConfig, resume: str | None) -> tuple[AlignConfig, Path | None]:
+    """With --resume, the run's own saved config replaces the command line's."""
+    if not resume:
+        return config, None
+    return load_resume_config(Path(resume))
+
+
+def _say(result: TrainResult, what: str) -> None:
+    state = "finished" if result.finished else "stopped"
+    best = f", best val loss {result.best_val:.4g}" if result.best_val < float("inf") else ""
+    print(f"{what}: {state} at step {result.step}/{result.total_steps}{best}; checkpoints in "
+          f"{result.best} and {result.last}")
+
+
+def align_pretrain(config: AlignConfig, resume: str | None = None) -> None:
+    """Train the stage-1 VAE (phi) on pre-training chunks, then estimate the prior q_phi."""
+    config, last = _resumed(config, resume)
+    out = last.parent if last else Path(config.out)
+    _say(run_pretrain(config, out, resume=last), "stage 1")
+
+
+def align_adapt(config: AlignConfig, resume: str | None = None) -> None:
+    """Train the stage-2 VAE (psi) on target chunks, pulled toward q_phi (--prior DIR)."""
+    config, last = _resumed(config, resume)
+    out = last.parent if last else Path(config.out)
+    _say(run_adapt(config, out, resume=last), "stage 2")
+
+
+def align_run(config: AlignConfig, resume: str | None = None, single_stage: bool = False
+              ) -> None:
+    """Stage 1, stage 2 (and the single-stage ablation), then the alignment report."""
+    root = Path(resume) if resume else Path(config.out)
+    if resume:
+        config, _ = load_resume_config(root / "stage1")
+    config = replace(config, prior_from=str(root / "stage1"), out=str(root))
+    stages = (("stage1", run_pretrain), ("stage2", run_adapt))
+    if single_stage:
+        stages += (("single", run_single_stage),)
+    for name, run in stages:
+        folder = root / name
+        previous = resolve_last(folder) if (folder / "last").exists() else None
+        _say(run(config, folder, resume=previous), name)
+    report = build_report(root / "stage1", root / "stage2", root / "report",
+                          single=root / "single" if single_stage else None)
+    print_report(report)
+
+
+def align_report(
+    stage1: str,
+    stage2: str,
+    single_stage: str | None = None,
+    data: str | None = None,
+    out: str | None = None,
+) -> None:
+    """Write report.json and plots: do the target latents sit inside the prior's mode?
+
+    Args:
+        stage1: the stage-1 output folder (holds the prior).
+        stage2: the stage-2 output folder.
+        single_stage: a VAE trained on the target alone, for the paper's ablation.
+        data: target dataset (default: the one stage 2 trained on).
+        out: report folder (default: beside stage 2, in report/).
+    """
+    folder = Path(out) if out else Path(stage2).parent / "report"
+    report = build_report(Path(stage1), Path(stage2), folder,
+                          single=Path(single_stage) if single_stage else None, target_path=data)
+    print_report(report)
+
+
+def print_report(report: dict[str, object]) -> None:
+    """The report's headline numbers as a table, then its warnings."""
+    console = Console()
+    table = Table(title="alignment: target latents under the pre-training prior q_phi")
+    for col in ("latents", "NLL / dim (nats)", "MMD to pre-training", "inside 95% region"):
+        table.add_column(col, justify="right")
+    for name, m in report["latents"].items():
+        table.add_row(name, f"{m['nll_per_dim']:.3f}", f"{m['mmd']:.2e}",
+                      f"{m['inside_region']:.1%}")
+    console.print(table)
+    for name, r in report["reconstruction"].items():
+        console.print(f"reconstruction MAE, {name}: {r['mae']:.4g} (data units)")
+    for w in report["warnings"]:
+        console.print(f"[bold yellow]warning:[/] {w}")
+    console.print(f"report: {report['path']}; plots: {', '.join(report['plots'])}")
+
+
+ALIASES = {
+    "pretrain": {"--data": "--pretrain-data.path"},
+    "adapt": {"--data": "--target-data.path", "--prior": "--prior-from"},
+    "run": {"--pretrain-data": "--pretrain-data.path", "--target-data": "--target-data.path"},
+}
