@@ -61,11 +61,14 @@ def test_usage_errors_and_version(capsys) -> None:
 
 def test_console_script_runs_demo(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-m", "ate", "demo", "--out", str(tmp_path),
-                             "--episodes", "6"], capture_output=True, text=True, timeout=300)
+                             "--episodes", "6", "--epochs", "1"], capture_output=True,
+                            text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "pre-training corpus" in result.stdout
+    assert "alignment: target latents" in result.stdout
     assert "not built yet" in result.stdout
-    assert load_episodes(tmp_path / "data/arm6").format == "lerobot"
+    assert load_episodes(tmp_path / "data/arm5").format == "lerobot"
+    report = json.loads((tmp_path / "align/report/report.json").read_text())
+    assert {"aligned", "single_stage"} <= set(report["latents"])
 
 
 def test_prepare_yaml_config_with_overrides(rng, tmp_path, capsys) -> None:

@@ -88,12 +88,16 @@ class AdaptConfig:
         init: ``random`` (release) or ``stage1`` (stage-1 weights, new input/output layers
             when D differs).
         kl_samples: Monte Carlo samples for a mixture prior.
+        kl_weight: the stage-2 KL weight; None = ``loss.kl_weight``. A stage-1 KL weak
+            enough to leave q_phi structured (the release's 7.5e-5) is too weak a pull in
+            stage 2: this sets the two apart.
     """
 
     kl_direction: KLDirection = "paper"
     mmd_reference: Literal["standard", "prior", "bank"] = "bank"
     init: Literal["random", "stage1"] = "random"
     kl_samples: int = 8
+    kl_weight: float | None = None
 
 
 @dataclass

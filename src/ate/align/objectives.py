@@ -17,6 +17,7 @@ class PretrainObjective:
 
     def __init__(self, loss: LossConfig) -> None:
         self.loss = loss
+        self.kl_weight = loss.kl_weight
 
     def reference(self, n: int, d: int, generator: torch.Generator, device: torch.device
                   ) -> torch.Tensor:
@@ -34,7 +35,7 @@ class PretrainObjective:
         kl = reduce_kl(self.kl(out, generator), d, self.loss.kl_reduction)
         ref = self.reference(len(out.z), d, generator, out.z.device)
         div = mmd(out.z, ref, self.loss.mmd_scale)
-        total = (self.loss.recon_weight * recon + self.loss.kl_weight * kl
+        total = (self.loss.recon_weight * recon + self.kl_weight * kl
                  + self.loss.mmd_weight * div)
         return {"loss": total, "recon": recon, "kl": kl, "mmd": div}
 
@@ -47,6 +48,8 @@ class AdaptObjective(PretrainObjective):
                  bank: torch.Tensor | None = None) -> None:
         super().__init__(loss)
         self.adapt = adapt
+        if adapt.kl_weight is not None:
+            self.kl_weight = adapt.kl_weight
         self.prior = prior
         if adapt.mmd_reference == "bank" and bank is None:
             raise ValueError("mmd_reference='bank' needs the stage-1 latent bank")
