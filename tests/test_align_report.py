@@ -1,0 +1,42 @@
+"""The report's numbers on latents whose answer is known in closed form."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ate.align.prior import LatentPrior
+from ate.align.report import Latents, alignment_metrics, verdict
+
+g = torch.Generator().manual_seed(0)
+
+
+def standard_prior(d: int) -> LatentPrior:
+    return LatentPrior("gaussian", torch.ones(1), torch.zeros(1, d), torch.eye(d)[None])
+
+
+def test_latents_drawn_from_the_prior() -> None:
+    d = 4
+    prior = standard_prior(d)
+    mu = torch.randn(20000, d, generator=g)
+    tiny = torch.full_like(mu, -20.0)  # posteriors ~ points: samples equal the means
+    m = alignment_metrics(prior, Latents(mu.flip(0), tiny), Latents(mu, tiny))
+    # NLL of N(0, I) samples is the entropy, d/2 log(2 pi e)
+    assert abs(m["nll_per_dim"] - 0.5 * math.log(2 * math.pi * math.e)) < 0.02
+    assert abs(m["inside_region"] - 0.95) < 0.01
+    assert abs(m["mmd"]) < 1e-3
+
+
+def test_latents_off_the_prior_are_flagged() -> None:
+    d = 4
+    prior = standard_prior(d)
+    ref = Latents(torch.randn(2000, d, generator=g), torch.full((2000, d), -20.0))
+    far = Latents(torch.randn(2000, d, generator=g) + 6.0, torch.full((2000, d), -20.0))
+    near = Latents(torch.randn(2000, d, generator=g) * 0.5, torch.full((2000, d), -20.0))
+    m_far, m_near = alignment_metrics(prior, ref, far), alignment_metrics(prior, ref, near)
+    assert m_far["inside_region"] < 0.01 and m_near["inside_region"] > 0.99
+    assert m_far["nll"] > m_near["nll"] and m_far["mmd"] > m_near["mmd"]
+    assert any("95% region" in w for w in verdict({"aligned": m_far}))
+    assert verdict({"aligned": m_near, "single_stage": m_far}) == []
+    assert any("did not align" in w for w in verdict({"aligned": m_far, "single_stage": m_near}))

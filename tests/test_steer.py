@@ -1,0 +1,244 @@
+"""Steer against the math: finite differences, closed-form minimisers, conventions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ate.align.vae import ActionVAE, VAEConfig
+from ate.data import EmbodimentSlots, Normalizer
+from ate.steer import GuidanceConfig, LatentGuidance, guided_loss, guided_target, masked_mse
+
+g0 = torch.Generator().manual_seed(0)
+
+
+def rand(*shape, dtype=torch.float64) -> torch.Tensor:
+    return torch.randn(*shape, generator=g0, dtype=dtype)
+
+
+def encoder(dim: int = 3, length: int = 8, dtype=torch.float64) -> ActionVAE:
+    torch.manual_seed(0)
+    vae = ActionVAE(VAEConfig(action_dim=dim, max_chunk_length=length, latent_dim=6,
+                              hidden_dim=16, num_layers=3, num_heads=2, ff_dim=32))
+    return vae.to(dtype)
+
+
+def J(guide: LatentGuidance, x: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        z, _ = guide._encode(x, None)
+        z0, _ = guide._encode(clean, None)
+        return (z - z0).pow(2).sum()
+
+
+def test_guidance_is_minus_the_finite_difference_gradient_and_masked() -> None:
+    guide = LatentGuidance(encoder(), slots=[4, 0, 2])  # D=3 encoder inside a U=6 policy
+    noisy, clean = rand(2, 8, 6), rand(2, 8, 6)
+    g = guide(noisy, clean)
+    assert g.shape == noisy.shape and not g.requires_grad
+    assert torch.all(g[..., [1, 3, 5]] == 0)  # unused slots: exactly zero
+    h = 1e-6
+    for _ in range(5):
+        v = rand(2, 8, 6)
+        fd = (J(guide, noisy + h * v, clean) - J(guide, noisy - h * v, clean)) / (2 * h)
+        assert torch.isclose(-(g * v).sum(), fd, rtol=1e-5, atol=1e-8)
+    assert g.abs().sum() > 0
+
+
+def test_mean_distance_is_sum_over_latent_dims() -> None:
+    noisy, clean = rand(2, 8, 3), rand(2, 8, 3)
+    g_sum = LatentGuidance(encoder())(noisy, clean)
+    g_mean = LatentGuidance(encoder(), GuidanceConfig(distance="mean"))(noisy, clean)
+    torch.testing.assert_close(g_mean, g_sum / 6)
+
+
+def test_chain_rule_through_the_policy_normaliser() -> None:
+    raw = rand(500, 3) * torch.tensor([1.0, 5.0, 0.1]) + 2
+    vae_norm, pol_norm = Normalizer.fit(raw.numpy(), "minmax"), Normalizer.fit(raw.numpy(),
+                                                                                "meanstd")
+    guide = LatentGuidance(encoder(), policy_normalizer=pol_norm, vae_normalizer=vae_norm)
+    noisy, clean = rand(1, 8, 3), rand(1, 8, 3)
+    g = guide(noisy, clean)
+
+    def j_policy(x: torch.Tensor) -> torch.Tensor:  # J written directly in policy units
+        to_vae = torch.as_tensor(vae_norm.transform(pol_norm.inverse(x.numpy())))
+        to_vae0 = torch.as_tensor(vae_norm.transform(pol_norm.inverse(clean.numpy())))
+        with torch.no_grad():
+            return (guide.encoder.encode(to_vae)[0] - guide.encoder.encode(to_vae0)[0]
+                    ).pow(2).sum()
+
+    v, h = rand(1, 8, 3), 1e-6
+    fd = (j_policy(noisy + h * v) - j_policy(noisy - h * v)) / (2 * h)
+    assert torch.isclose(-(g * v).sum(), fd, rtol=1e-5)
+
+
+def test_chunk_length_crop_and_resample() -> None:
+    noisy, clean = rand(2, 12, 3), rand(2, 12, 3)  # policy H=12, encoder L=8
+    g = LatentGuidance(encoder())(noisy, clean)
+    assert torch.all(g[:, 8:] == 0) and g[:, :8].abs().sum() > 0
+    g = LatentGuidance(encoder(), GuidanceConfig(length="resample"))(noisy, clean)
+    assert (g.abs().sum(-1) > 0).all()
+
+
+# -- objectives: the minimiser moves the clean-action estimate by -lam * s * G (paper) ----
+
+def implied_x0(family: str, pred: torch.Tensor, a0: torch.Tensor, eps: torch.Tensor,
+               time: torch.Tensor) -> torch.Tensor:
+    """Each family's own reconstruction of a0 from its noisy input and its prediction."""
+    t = time.view(-1, 1, 1)
+    if family in ("epsilon", "v_prediction", "sample"):
+        x_t = t.sqrt() * a0 + (1 - t).sqrt() * eps
+        if family == "epsilon":
+            return (x_t - (1 - t).sqrt() * pred) / t.sqrt()
+        if family == "v_prediction":
+            return t.sqrt() * x_t - (1 - t).sqrt() * pred
+        return pred
+    if family == "flow":  # a_tau = tau a0 + (1 - tau) eps, v = a0 - eps
+        return t * a0 + (1 - t) * eps + (1 - t) * pred
+    x_t = t * eps + (1 - t) * a0  # flow_pi0: u = eps - a0
+    return x_t - t * pred
+
+
+def plain_target(family: str, a0, eps, time) -> torch.Tensor:
+    t = time.view(-1, 1, 1)
+    return {"epsilon": eps, "v_prediction": t.sqrt() * eps - (1 - t).sqrt() * a0,
+            "sample": a0, "flow": a0 - eps, "flow_pi0": eps - a0}[family]
+
+
+SCALES = {  # s(t), written out independently of the implementation
+    "epsilon": lambda t: (1 - t) / t.sqrt(), "v_prediction": lambda t: (1 - t) / t.sqrt(),
+    "sample": lambda t: (1 - t) / t.sqrt(), "flow": lambda t: (1 - t) ** 2 / t,
+    "flow_pi0": lambda t: t ** 2 / (1 - t)}
+
+
+@pytest.mark.parametrize("family", ["epsilon", "v_prediction", "sample", "flow", "flow_pi0"])
+@pytest.mark.parametrize("sign", ["paper", "tilted"])
+def test_minimiser_shifts_clean_estimate_by_lam_s_g(family, sign) -> None:
+    a0, eps, g = rand(4, 5, 3), rand(4, 5, 3), rand(4, 5, 3)
+    time = torch.tensor([0.2, 0.5, 0.7, 0.9], dtype=torch.float64)
+    lam, clamp = 1.7, 0.4
+    best = guided_target(family, plain_target(family, a0, eps, time), g, time, lam=lam,
+                         clamp=clamp, sign=sign)
+    s = SCALES[family](time).view(-1, 1, 1)
+    direction = -1 if sign == "paper" else 1
+    if family == "sample":  # the release scales, then clamps
+        expected = a0 + direction * lam * (s * g).clamp(-clamp, clamp)
+    else:
+        expected = a0 + direction * lam * s * g.clamp(-clamp, clamp)
+    torch.testing.assert_close(implied_x0(family, best, a0, eps, time), expected)
+    assert guided_loss(family, best, plain_target(family, a0, eps, time), g, time, lam=lam,
+                       clamp=clamp, sign=sign) < 1e-24
+
+
+def test_pi0_convention_equals_tau_convention() -> None:
+    a0, eps, g = rand(3, 5, 2), rand(3, 5, 2), rand(3, 5, 2)
+    tau = torch.tensor([0.1, 0.5, 0.95], dtype=torch.float64)
+    v = guided_target("flow", a0 - eps, g, tau, lam=2.0, clamp=0.1)
+    u = guided_target("flow_pi0", eps - a0, g, 1 - tau, lam=2.0, clamp=0.1)
+    torch.testing.assert_close(u, -v)
+
+
+def test_lambda_zero_is_the_plain_loss_bit_for_bit() -> None:
+    pred, target, g = rand(4, 5, 3, dtype=torch.float32), rand(4, 5, 3, dtype=torch.float32), \
+        rand(4, 5, 3, dtype=torch.float32)
+    mask = torch.tensor([True, False, True])
+    abar = torch.rand(4, generator=g0)
+    for family in ("epsilon", "v_prediction", "sample", "flow", "flow_pi0"):
+        guided = guided_loss(family, pred, target, g, abar, lam=0.0, mask=mask)
+        assert torch.equal(guided, masked_mse(pred, target, mask))
+    plain = ((pred - target) ** 2)[..., [0, 2]].mean()
+    torch.testing.assert_close(masked_mse(pred, target, mask), plain)
+
+
+def test_no_inf_or_nan_over_the_legal_time_range() -> None:
+    a0, eps, g = rand(5, 4, 2), rand(5, 4, 2), rand(5, 4, 2) * 1e3
+    edges = torch.tensor([0.0, 1e-12, 0.5, 1 - 1e-12, 1.0], dtype=torch.float64)
+    for family in ("epsilon", "v_prediction", "sample", "flow", "flow_pi0"):
+        out = guided_target(family, plain_target(family, a0, eps, edges.clamp(1e-9, 1)), g,
+                            edges, lam=3.0, clamp=None)
+        assert torch.isfinite(out).all(), family
+
+
+def test_diffusers_alphas_cumprod_through_the_whole_schedule() -> None:
+    from diffusers import DDPMScheduler
+
+    abar = DDPMScheduler(num_train_timesteps=1000,
+                         beta_schedule="squaredcos_cap_v2").alphas_cumprod.double()
+    s = (1 - abar) / abar.sqrt()
+    assert s[0] < 1e-3 and s[-1] > 1e3  # the factor spans 4e-5 .. 2e4 (METHOD §6)
+    g = rand(1000, 2, 2)
+    out = guided_target("sample", rand(1000, 2, 2), g, abar, lam=3.0, clamp=0.1)
+    assert torch.isfinite(out).all()
+
+
+# -- in a training step -------------------------------------------------------------------
+
+class TinyDenoiser(torch.nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(dim + 1, 32), torch.nn.SiLU(),
+                                       torch.nn.Linear(32, dim))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, t.view(-1, 1, 1).expand(*x.shape[:2], 1)], -1))
+
+
+def test_training_step_leaves_the_encoder_untouched_and_out_of_the_checkpoint(tmp_path
+                                                                              ) -> None:
+    from safetensors.torch import load_file, save_file
+
+    enc = encoder(dtype=torch.float32)
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    guide = LatentGuidance(enc, GuidanceConfig(lam=2.0, clamp=0.1), slots=[0, 1, 2])
+    policy = TinyDenoiser(4)  # U=4, the target uses 3 slots
+    opt = torch.optim.AdamW(policy.parameters(), lr=1e-2)
+    losses = {}
+    for lam in (0.0, 2.0):
+        guide.lam = lam
+        torch.manual_seed(0)
+        a0, noise = torch.randn(8, 8, 4), torch.randn(8, 8, 4)
+        abar = torch.rand(8)
+        noisy = abar.sqrt().view(-1, 1, 1) * a0 + (1 - abar).sqrt().view(-1, 1, 1) * noise
+        g = guide(noisy, a0)
+        loss = guide.loss("epsilon", policy(noisy, abar), noise, g, abar)
+        losses[lam] = loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[0.0] != losses[2.0]
+    for k, v in enc.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert all(p.grad is None and not p.requires_grad for p in enc.parameters())
+    n_opt = sum(p.numel() for group in opt.param_groups for p in group["params"])
+    assert n_opt == sum(p.numel() for p in policy.parameters())
+    save_file(policy.state_dict(), str(tmp_path / "policy.safetensors"))
+    saved = load_file(str(tmp_path / "policy.safetensors"))
+    assert set(saved) == set(policy.state_dict()) and not any("encoder" in k for k in saved)
+
+
+def test_auto_lambda_calibrates_to_the_asked_fraction() -> None:
+    guide = LatentGuidance(encoder(dtype=torch.float32),
+                           GuidanceConfig(auto_fraction=0.05, auto_batches=3, clamp=None))
+    shifts, cleans = [], []
+    for _ in range(3):
+        a0, noise = torch.randn(6, 8, 3), torch.randn(6, 8, 3)
+        abar = torch.full((6,), 0.5)
+        noisy = math.sqrt(0.5) * (a0 + noise)
+        g = guide(noisy, a0)
+        guide.loss("epsilon", noise, noise, g, abar, clean=a0)
+        shifts.append(((1 - 0.5) / math.sqrt(0.5) * g).pow(2).mean().sqrt().item())
+        cleans.append(a0.pow(2).mean().sqrt().item())
+    expected = 0.05 * (sum(cleans) / 3) / (sum(shifts) / 3)
+    assert guide.lam == pytest.approx(expected, rel=1e-5)
+
+
+def test_from_pretrained_stage2_checkpoint(tmp_path) -> None:
+    vae = encoder(dim=4, dtype=torch.float32)
+    extra = {"slots": {"indices": [0, 1, 2, 3], "size": 4}}
+    vae.save_pretrained(tmp_path / "best", extra)
+    Normalizer.fit(torch.randn(100, 4).numpy()).save(tmp_path / "best/normalizer.json")
+    guide = LatentGuidance.from_pretrained(tmp_path, lam=3.0, clamp=0.1, slots=[7, 6, 5, 4])
+    assert guide.lam == 3.0 and guide.vae_slots == EmbodimentSlots.identity(4)
+    g = guide(torch.randn(2, 8, 8), torch.randn(2, 8, 8))
+    assert torch.all(g[..., :4] == 0) and g[..., 4:].abs().sum() > 0
