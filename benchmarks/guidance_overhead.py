@@ -1,0 +1,109 @@
+"""What guidance costs per training step, side by side in one run.
+
+A reference denoiser (Diffusion Policy's 1-D conv U-Net, ~16.6M parameters) trains on
+chunks of 16 x 14, batch 64; per step we time:
+  plain      the plain epsilon loss (forward, backward, AdamW step)
+  ours       + LatentGuidance: E(a0) without autograd, E(a_k) forward + backward, means
+  floor      + one encoder forward + backward on the noisy chunk only (the physical floor)
+  release    + the release's way: two encoder calls with graphs, sampled latents,
+             anomaly detection on in the hot path
+for the CPU-preset VAE and the release-size VAE (512 latent, 9 layers, ff 1024).
+
+    python benchmarks/guidance_overhead.py [--steps 10] [--batch 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+
+from ate.align.vae import ActionVAE, VAEConfig
+from ate.policies import ConditionalUnet1D
+from ate.steer import GuidanceConfig, LatentGuidance, guided_loss
+
+PRESETS = {
+    "cpu": dict(latent_dim=32, hidden_dim=64, num_layers=3, num_heads=4, ff_dim=128),
+    "release": dict(latent_dim=512, num_layers=9, num_heads=4, ff_dim=1024),
+}
+
+
+def release_guidance(encoder: ActionVAE, noisy: torch.Tensor, clean: torch.Tensor
+                     ) -> torch.Tensor:
+    """The release's way: both latents through autograd, sampled, anomaly detection on."""
+    with torch.autograd.set_detect_anomaly(True):
+        x = noisy.detach().requires_grad_(True)
+        mu_hat, logvar_hat = encoder.encode(x)
+        mu, logvar = encoder.encode(clean)
+        eps = torch.randn_like(mu)
+        z_hat = mu_hat + (0.5 * logvar_hat).exp() * eps
+        z = mu + (0.5 * logvar).exp() * eps
+        distance = torch.nn.functional.mse_loss(z_hat, z)
+        (grad,) = torch.autograd.grad(distance, x)
+    return -grad
+
+
+def floor_cost(encoder: ActionVAE, noisy: torch.Tensor) -> torch.Tensor:
+    x = noisy.detach().requires_grad_(True)
+    mu, _ = encoder.encode(x)
+    (grad,) = torch.autograd.grad(mu.pow(2).sum(), x)
+    return grad
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--batch", type=int, default=64)
+    args = p.parse_args()
+    torch.manual_seed(0)
+    h, d, b = 16, 14, args.batch
+    unet = ConditionalUnet1D(d)
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-4)
+    abar = torch.linspace(0.999, 0.01, 100)
+    print(f"# guidance overhead: U-Net {sum(q.numel() for q in unet.parameters()) / 1e6:.1f}M "
+          f"params, chunks {h}x{d}, batch {b}, median of {args.steps} steps; torch "
+          f"{torch.__version__}, python {platform.python_version()}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"{'VAE':8} {'plain ms':>9} {'ours ms':>8} {'floor ms':>9} {'release ms':>11} "
+          f"{'ours-plain':>11} {'floor-plain':>12} {'release/ours overhead':>22}")
+    for name, arch in PRESETS.items():
+        encoder = ActionVAE(VAEConfig(action_dim=d, max_chunk_length=h, **arch))
+        guide = LatentGuidance(encoder, GuidanceConfig(lam=2.0, clamp=0.1))
+
+        def step(mode: str, guide: LatentGuidance = guide) -> float:
+            a0, noise = torch.randn(b, h, d), torch.randn(b, h, d)
+            t = torch.randint(0, 100, (b,))
+            noisy = abar[t].sqrt().view(-1, 1, 1) * a0 + (1 - abar[t]).sqrt().view(-1, 1, 1) \
+                * noise
+            tic = time.perf_counter()
+            g = torch.zeros_like(a0)
+            if mode == "ours":
+                g = guide(noisy, a0)
+            elif mode == "floor":
+                floor_cost(guide.encoder, noisy)
+            elif mode == "release":
+                g = release_guidance(guide.encoder, noisy, a0)
+            loss = guided_loss("epsilon", unet(noisy, t), noise, g, abar[t],
+                               lam=0.0 if mode in ("plain", "floor") else 2.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return time.perf_counter() - tic
+
+        times = {}
+        for mode in ("plain", "ours", "floor", "release"):
+            for _ in range(2):
+                step(mode)
+            times[mode] = 1e3 * float(np.median([step(mode) for _ in range(args.steps)]))
+        ours, floor, rel = (times[m] - times["plain"] for m in ("ours", "floor", "release"))
+        print(f"{name:8} {times['plain']:9.1f} {times['ours']:8.1f} {times['floor']:9.1f} "
+              f"{times['release']:11.1f} {ours:11.1f} {floor:12.1f} {rel / max(ours, 1e-9):21.2f}x")
+    print("\nours-plain is what guidance adds; floor-plain is one encoder forward+backward on "
+          "the noisy chunk; the last column is the release's added cost over ours.")
+
+
+if __name__ == "__main__":
+    main()
