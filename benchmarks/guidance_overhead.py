@@ -4,6 +4,7 @@ A reference denoiser (Diffusion Policy's 1-D conv U-Net, ~16.6M parameters) trai
 chunks of 16 x 14, batch 64; per step we time:
   plain      the plain epsilon loss (forward, backward, AdamW step)
   ours       + LatentGuidance: E(a0) without autograd, E(a_k) forward + backward, means
+  batched    + LatentGuidance(batched=True): one forward over [a_k ; a0], backward over 2B
   floor      + one encoder forward + backward on the noisy chunk only (the physical floor)
   release    + the release's way: two encoder calls with graphs, sampled latents,
              anomaly detection on in the hot path
@@ -67,13 +68,16 @@ def main() -> None:
           f"params, chunks {h}x{d}, batch {b}, median of {args.steps} steps; torch "
           f"{torch.__version__}, python {platform.python_version()}, "
           f"{torch.get_num_threads()} threads")
-    print(f"{'VAE':8} {'plain ms':>9} {'ours ms':>8} {'floor ms':>9} {'release ms':>11} "
-          f"{'ours-plain':>11} {'floor-plain':>12} {'release/ours overhead':>22}")
+    print(f"{'VAE':8} {'plain ms':>9} {'ours ms':>8} {'batched ms':>11} {'floor ms':>9} "
+          f"{'release ms':>11} {'ours-plain':>11} {'floor-plain':>12} "
+          f"{'release/ours overhead':>22}")
     for name, arch in PRESETS.items():
         encoder = ActionVAE(VAEConfig(action_dim=d, max_chunk_length=h, **arch))
         guide = LatentGuidance(encoder, GuidanceConfig(lam=2.0, clamp=0.1))
+        batched = LatentGuidance(encoder, GuidanceConfig(lam=2.0, clamp=0.1, batched=True))
 
-        def step(mode: str, guide: LatentGuidance = guide) -> float:
+        def step(mode: str, guide: LatentGuidance = guide,
+                 batched: LatentGuidance = batched) -> float:
             a0, noise = torch.randn(b, h, d), torch.randn(b, h, d)
             t = torch.randint(0, 100, (b,))
             noisy = abar[t].sqrt().view(-1, 1, 1) * a0 + (1 - abar[t]).sqrt().view(-1, 1, 1) \
@@ -82,6 +86,8 @@ def main() -> None:
             g = torch.zeros_like(a0)
             if mode == "ours":
                 g = guide(noisy, a0)
+            elif mode == "batched":
+                g = batched(noisy, a0)
             elif mode == "floor":
                 floor_cost(guide.encoder, noisy)
             elif mode == "release":
@@ -94,12 +100,13 @@ def main() -> None:
             return time.perf_counter() - tic
 
         times = {}
-        for mode in ("plain", "ours", "floor", "release"):
+        for mode in ("plain", "ours", "batched", "floor", "release"):
             for _ in range(2):
                 step(mode)
             times[mode] = 1e3 * float(np.median([step(mode) for _ in range(args.steps)]))
         ours, floor, rel = (times[m] - times["plain"] for m in ("ours", "floor", "release"))
-        print(f"{name:8} {times['plain']:9.1f} {times['ours']:8.1f} {times['floor']:9.1f} "
+        print(f"{name:8} {times['plain']:9.1f} {times['ours']:8.1f} {times['batched']:11.1f} "
+              f"{times['floor']:9.1f} "
               f"{times['release']:11.1f} {ours:11.1f} {floor:12.1f} {rel / max(ours, 1e-9):21.2f}x")
     print("\nours-plain is what guidance adds; floor-plain is one encoder forward+backward on "
           "the noisy chunk; the last column is the release's added cost over ours.")

@@ -242,3 +242,14 @@ def test_from_pretrained_stage2_checkpoint(tmp_path) -> None:
     assert guide.lam == 3.0 and guide.vae_slots == EmbodimentSlots.identity(4)
     g = guide(torch.randn(2, 8, 8), torch.randn(2, 8, 8))
     assert torch.all(g[..., :4] == 0) and g[..., 4:].abs().sum() > 0
+
+
+def test_batched_encoding_gives_the_same_guidance_and_stats_by_time() -> None:
+    noisy, clean = rand(4, 8, 3), rand(4, 8, 3)
+    two_calls = LatentGuidance(encoder())
+    one_call = LatentGuidance(encoder(), GuidanceConfig(batched=True))
+    torch.testing.assert_close(one_call(noisy, clean), two_calls(noisy, clean))
+    stats = two_calls.last_stats.summary(torch.tensor([0.1, 0.3, 0.6, 0.9]), buckets=2)
+    assert set(stats) >= {"g_norm", "g_norm/t0", "g_norm/t1", "clamped_fraction/t1"}
+    assert stats["g_norm"] == pytest.approx((stats["g_norm/t0"] + stats["g_norm/t1"]) / 2)
+    assert 0 <= stats["clamped_fraction"] <= 1

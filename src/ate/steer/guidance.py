@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +47,9 @@ class GuidanceConfig:
             the clean actions' RMS, then frozen and logged.
         auto_batches: batches used to calibrate lambda.
         floor: lower bound on abar / tau where the time factors diverge.
+        batched: encode noisy and clean chunks in one forward pass of 2B chunks (the
+            backward then also runs over 2B); False runs E(a0) without autograd and only
+            E(a_k) through the graph. ``benchmarks/guidance_overhead.py`` times both.
     """
 
     lam: float = 2.0
@@ -58,18 +61,33 @@ class GuidanceConfig:
     auto_fraction: float | None = None
     auto_batches: int = 10
     floor: float = 1e-3
+    batched: bool = False
 
 
 @dataclass
 class GuidanceStats:
-    """Diagnostics of the last call: norms before and after the clamp, share clamped,
-    latent distance J, per sample."""
+    """Diagnostics of the last call, per sample (B,): |g| before and after the clamp, the
+    share of clamped elements, the latent distance J."""
 
     g_norm: torch.Tensor
     g_norm_clamped: torch.Tensor
     clamped_fraction: torch.Tensor
     distance: torch.Tensor
-    extra: dict[str, float] = field(default_factory=dict)
+
+    def summary(self, time: torch.Tensor | None = None, buckets: int = 4) -> dict[str, float]:
+        """Batch means, and with ``time`` (B,) scaled to [0, 1] (e.g. t / T, or 1 - tau, so
+        that 1 is the noise end) also per time bucket: ``g_norm/t0`` ... ``g_norm/t3``."""
+        fields = {"g_norm": self.g_norm, "g_norm_clamped": self.g_norm_clamped,
+                  "clamped_fraction": self.clamped_fraction, "latent_distance": self.distance}
+        out = {k: float(v.float().mean()) for k, v in fields.items()}
+        if time is not None:
+            bucket = (time.float().clamp(0, 1) * buckets).long().clamp(max=buckets - 1).cpu()
+            for b in range(buckets):
+                sel = bucket == b
+                if sel.any():
+                    out.update({f"{k}/t{b}": float(v.cpu()[sel].float().mean())
+                                for k, v in fields.items()})
+        return out
 
 
 class LatentGuidance:
@@ -149,10 +167,17 @@ class LatentGuidance:
         param = next(self.encoder.parameters())
         x = noisy.detach().to(param.device, param.dtype).requires_grad_(True)
         steps = None if step_mask is None else step_mask.to(param.device)
-        with torch.no_grad():
-            mu0, logvar0 = self._encode(clean.detach().to(param.device, param.dtype), steps)
+        clean = clean.detach().to(param.device, param.dtype)
         with torch.enable_grad():
-            mu, logvar = self._encode(x, steps)
+            if self.config.batched:
+                both = None if steps is None else torch.cat([steps, steps])
+                mu_all, logvar_all = self._encode(torch.cat([x, clean]), both)
+                (mu, mu0), (logvar, logvar0) = mu_all.chunk(2), logvar_all.chunk(2)
+                mu0, logvar0 = mu0.detach(), logvar0.detach()
+            else:
+                with torch.no_grad():
+                    mu0, logvar0 = self._encode(clean, steps)
+                mu, logvar = self._encode(x, steps)
             if self.config.latent == "sample":
                 eps = torch.randn_like(mu)  # one noise for both latents, as the release
                 z, z0 = mu + (0.5 * logvar).exp() * eps, mu0 + (0.5 * logvar0).exp() * eps
