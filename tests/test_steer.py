@@ -253,3 +253,12 @@ def test_batched_encoding_gives_the_same_guidance_and_stats_by_time() -> None:
     assert set(stats) >= {"g_norm", "g_norm/t0", "g_norm/t1", "clamped_fraction/t1"}
     assert stats["g_norm"] == pytest.approx((stats["g_norm/t0"] + stats["g_norm/t1"]) / 2)
     assert 0 <= stats["clamped_fraction"] <= 1
+
+
+def test_precomputed_clean_latents_give_the_same_guidance() -> None:
+    noisy, clean = rand(3, 8, 3), rand(3, 8, 3)
+    guide = LatentGuidance(encoder())
+    torch.testing.assert_close(guide(noisy, clean_latents=guide.clean_latents(clean)),
+                               guide(noisy, clean))
+    with pytest.raises(ValueError, match="clean"):
+        guide(noisy)

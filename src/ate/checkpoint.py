@@ -66,3 +66,12 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
+
+
+def resolve_checkpoint(folder: Path) -> Path:
+    """A run folder (holding ``best/``) or a checkpoint folder itself -> the checkpoint."""
+    for candidate in (folder / "best", folder):
+        if (candidate / "model.safetensors").is_file():
+            return candidate
+    raise ConfigError(f"{folder}: no model.safetensors (nor in {folder / 'best'}); pass an "
+                      "`ate align` output folder.")

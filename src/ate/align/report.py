@@ -25,9 +25,12 @@ from sklearn.decomposition import PCA
 from ate.align.latents import encode_dataset
 from ate.align.losses import mmd
 from ate.align.prior import LatentPrior
+from ate.align.stages import load_bank, resolve_stage1, saved_config
 from ate.align.vae import ActionVAE
+from ate.checkpoint import resolve_checkpoint
 from ate.data.chunks import ChunkDataset
 from ate.data.normalizer import Normalizer
+from ate.data.prepare import prepare_chunks
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +190,6 @@ def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = No
         single: optional single-stage VAE (trained on the target alone) for the ablation.
         target_path: the target dataset; default: the one stage 2 was trained on.
     """
-    from ate.align.stages import load_bank, resolve_checkpoint, resolve_stage1, saved_config
-    from ate.data.prepare import prepare_chunks
-
     s1 = resolve_stage1(stage1)
     s2 = resolve_checkpoint(stage2)
     prior = LatentPrior.load(s1 / "prior.safetensors")

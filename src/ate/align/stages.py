@@ -123,15 +123,6 @@ def load_bank(stage1: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return t["mu"], t["logvar"]
 
 
-def resolve_checkpoint(folder: Path) -> Path:
-    """A run folder (holding ``best/``) or a checkpoint folder itself -> the checkpoint."""
-    for candidate in (folder / "best", folder):
-        if (candidate / "model.safetensors").is_file():
-            return candidate
-    raise ConfigError(f"{folder}: no model.safetensors (nor in {folder / 'best'}); pass an "
-                      "`ate align` output folder.")
-
-
 def saved_config(checkpoint: Path) -> AlignConfig:
     """The ``AlignConfig`` a checkpoint was trained with (from its config.json)."""
     path = checkpoint / "config.json"

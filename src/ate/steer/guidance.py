@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ate.align.vae import ActionVAE
+from ate.checkpoint import resolve_checkpoint
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
 from ate.steer.objectives import Family, Sign, clamp_guidance, guided_loss, x0_scale
@@ -131,8 +132,6 @@ class LatentGuidance:
         Keyword arguments beyond ``slots``, ``policy_normalizer`` and ``device`` set
         ``GuidanceConfig`` fields, e.g. ``lam=2.0, clamp=0.1, sign="paper"``.
         """
-        from ate.align.stages import resolve_checkpoint
-
         ckpt = resolve_checkpoint(Path(folder))
         meta = json.loads((ckpt / "config.json").read_text())
         saved = meta.get("slots", {})
@@ -151,14 +150,19 @@ class LatentGuidance:
         return self
 
     # -- the guidance vector ----------------------------------------------------------------
-    def __call__(self, noisy: torch.Tensor, clean: torch.Tensor,
-                 step_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, noisy: torch.Tensor, clean: torch.Tensor | None = None,
+                 step_mask: torch.Tensor | None = None,
+                 clean_latents: tuple[torch.Tensor, torch.Tensor] | None = None
+                 ) -> torch.Tensor:
         """g = -grad_{noisy} ||E(noisy) - E(clean)||^2, masked to the target's slots.
 
         Args:
             noisy: (B, H, U) noisy chunks a_k (or a_tau) in the policy's units.
             clean: (B, H, U) the clean chunks a0 they were made from.
             step_mask: (B, H) bool, False at padded steps (not encoded).
+            clean_latents: E(a0) as ``(mu, logvar)`` from ``clean_latents()``, instead of
+                ``clean``: clean chunks do not change between epochs, so their latents can be
+                computed once per dataset, leaving one encoder forward + backward per step.
 
         Returns:
             g, (B, H, U), unclamped and unscaled, exactly zero outside the target's slots;
@@ -167,16 +171,20 @@ class LatentGuidance:
         param = next(self.encoder.parameters())
         x = noisy.detach().to(param.device, param.dtype).requires_grad_(True)
         steps = None if step_mask is None else step_mask.to(param.device)
-        clean = clean.detach().to(param.device, param.dtype)
         with torch.enable_grad():
-            if self.config.batched:
+            if clean_latents is not None:
+                mu0, logvar0 = (t.to(param.device, param.dtype) for t in clean_latents)
+                mu, logvar = self._encode(x, steps)
+            elif clean is None:
+                raise ValueError("pass the clean chunks (clean=) or their clean_latents=")
+            elif self.config.batched:
+                clean = clean.detach().to(param.device, param.dtype)
                 both = None if steps is None else torch.cat([steps, steps])
                 mu_all, logvar_all = self._encode(torch.cat([x, clean]), both)
                 (mu, mu0), (logvar, logvar0) = mu_all.chunk(2), logvar_all.chunk(2)
                 mu0, logvar0 = mu0.detach(), logvar0.detach()
             else:
-                with torch.no_grad():
-                    mu0, logvar0 = self._encode(clean, steps)
+                mu0, logvar0 = self.clean_latents(clean, step_mask)
                 mu, logvar = self._encode(x, steps)
             if self.config.latent == "sample":
                 eps = torch.randn_like(mu)  # one noise for both latents, as the release
@@ -189,6 +197,14 @@ class LatentGuidance:
         g = (-grad).to(noisy.dtype).to(noisy.device)
         self._record(g, distance.detach())
         return g
+
+    @torch.no_grad()
+    def clean_latents(self, clean: torch.Tensor, step_mask: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """E(a0) without autograd: ``(mu, logvar)``, each (B, latent_dim)."""
+        param = next(self.encoder.parameters())
+        steps = None if step_mask is None else step_mask.to(param.device)
+        return self._encode(clean.detach().to(param.device, param.dtype), steps)
 
     def _encode(self, chunks: torch.Tensor, steps: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
