@@ -58,3 +58,12 @@ def test_cli_bad_inputs(aligned, capsys) -> None:
     assert main(["align", "pretrain", "--resume", str(aligned / "nowhere")]) == 2
     assert main(["align", "pretrain", "--config", str(aligned / "tiny.yaml"),
                  "--model.num-layers", "4"]) == 2
+
+
+def test_a_fresh_run_never_overwrites_an_existing_one(aligned, capsys) -> None:
+    run = aligned / "run"
+    before = (run / "stage1/last/model.safetensors").read_bytes()
+    assert main(["align", "pretrain", "--config", str(aligned / "tiny.yaml"), "--data",
+                 str(aligned / "pretrain"), "--out", str(run / "stage1")]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (run / "stage1/last/model.safetensors").read_bytes() == before

@@ -67,6 +67,9 @@ def load_resume_config(resume: Path) -> tuple[AlignConfig, Path]:
 def _train(config: AlignConfig, data: PreparedChunks, vae: ActionVAE,
            objective: PretrainObjective, out: Path, stage: str,
            resume: Path | None, until_step: int | None) -> TrainResult:
+    if resume is None and (out / "last").exists():
+        raise ConfigError(f"{out} already holds a {stage} run. Continue it with --resume {out}, "
+                          "or choose another --out (nothing was overwritten).")
     trainer = VAETrainer(vae, objective, data, config, out, stage)
     if resume is not None:
         resume = resolve_last(resume)

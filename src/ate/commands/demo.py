@@ -8,6 +8,7 @@ plainly which stages are not built yet.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -72,6 +73,7 @@ def demo(out: str = "runs/demo", episodes: int = 40, epochs: int = 10, seed: int
         table.add_row(name, role, eps.format, str(eps.dim), str(len(eps)), str(eps.num_steps))
         paths.append(path)
     console.print(table)
+    shutil.rmtree(root / "align", ignore_errors=True)  # the demo's own output, rewritten
     tic = time.perf_counter()
     align_run(demo_config(paths[0], paths[1], root / "align", epochs, seed), single_stage=True)
     console.print(f"align: both stages, the single-stage ablation and the report in "
