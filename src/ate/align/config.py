@@ -22,6 +22,7 @@ class ModelConfig:
         num_heads: attention heads (release: 4).
         ff_dim: feed-forward width (release: 1024).
         dropout: transformer dropout (release: 0).
+        activation: ``gelu`` (release) or ``relu``.
         max_chunk_length: positions the model holds; 0 = the data's chunk length.
     """
 
@@ -31,6 +32,7 @@ class ModelConfig:
     num_heads: int = 4
     ff_dim: int = 1024
     dropout: float = 0.0
+    activation: Literal["gelu", "relu"] = "gelu"
     max_chunk_length: int = 0
 
 

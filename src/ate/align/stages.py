@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -40,10 +41,8 @@ def build_vae(config: AlignConfig, data: PreparedChunks) -> ActionVAE:
     if m.max_chunk_length and h > m.max_chunk_length:
         raise ConfigError(f"data.chunk_length {h} exceeds model.max_chunk_length "
                           f"{m.max_chunk_length}; raise the model's or shorten the chunks.")
-    vae_config = VAEConfig(
-        action_dim=data.slots.size, max_chunk_length=m.max_chunk_length or h,
-        latent_dim=m.latent_dim, hidden_dim=m.hidden_dim, num_layers=m.num_layers,
-        num_heads=m.num_heads, ff_dim=m.ff_dim, dropout=m.dropout)
+    vae_config = VAEConfig(**{**asdict(m), "max_chunk_length": m.max_chunk_length or h},
+                           action_dim=data.slots.size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed)
         return ActionVAE(vae_config)

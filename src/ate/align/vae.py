@@ -11,43 +11,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ate.align.config import ModelConfig
 from ate.errors import ConfigError
 
 
 @dataclass
-class VAEConfig:
-    """Architecture of an ``ActionVAE``.
+class VAEConfig(ModelConfig):
+    """A concrete ``ActionVAE``: the architecture (``ModelConfig``) plus the data's sizes.
 
     Attributes:
         action_dim: D (or U for a unified vector), per-step input and output size.
-        max_chunk_length: longest chunk H the positional tables hold.
-        latent_dim: d, size of the (1, d) latent.
-        hidden_dim: transformer width; None = latent_dim (the release ties them).
-        num_layers: transformer layers in encoder and in decoder; odd, for the skips
-            (release: 9).
-        num_heads: attention heads (release: 4).
-        ff_dim: feed-forward width (release: 1024).
-        dropout: dropout in the transformer layers (release: 0).
-        activation: ``gelu`` (release) or ``relu``.
+        max_chunk_length: longest chunk H the positional tables hold (> 0 here).
     """
 
-    action_dim: int
-    max_chunk_length: int = 64
-    latent_dim: int = 512
-    hidden_dim: int | None = None
-    num_layers: int = 9
-    num_heads: int = 4
-    ff_dim: int = 1024
-    dropout: float = 0.0
-    activation: Literal["gelu", "relu"] = "gelu"
+    action_dim: int = field(kw_only=True)
 
     def __post_init__(self) -> None:
         if self.num_layers < 1 or self.num_layers % 2 == 0:
