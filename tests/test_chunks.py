@@ -116,3 +116,24 @@ def test_dataloader_batches_through_getitems(rng) -> None:
     # collate also stacks lists of single items (the DataLoader path without __getitems__)
     stacked = collate_chunks([ds[0], ds[1]])
     torch.testing.assert_close(stacked["action"], ds.__getitems__([0, 1])["action"])
+
+
+def test_observation_history_and_task_ids(rng) -> None:
+    lengths = (6, 9)
+    arrays = [rng.normal(size=(n, 2)).astype(np.float32) for n in lengths]
+    obs = [np.arange(n, dtype=np.float32)[:, None] * [1.0, -1.0] + 100 * i
+           for i, n in enumerate(lengths)]
+    raw = [RawEpisode(f"ep{i}", a, None, o, t)
+           for i, (a, o, t) in enumerate(zip(arrays, obs, ["push", "pick"], strict=True))]
+    eps = Episodes.from_raw(raw)
+    assert eps.obs_dim == 2 and eps.task_names == ["pick", "push"]
+    ds = ChunkDataset(eps, 4, obs_horizon=3)
+    item = ds[0]  # episode 0, start 0: history repeats the first observation
+    np.testing.assert_array_equal(item["obs"].numpy(), obs[0][[0, 0, 0]])
+    assert item["task"] == 1  # "push"
+    last = ds[len(ds) - 1]  # episode 1, start 5
+    np.testing.assert_array_equal(last["obs"].numpy(), obs[1][[3, 4, 5]])
+    assert last["task"] == 0
+    sub = eps.select([1])
+    np.testing.assert_array_equal(sub.observations, obs[1])
+    assert sub.tasks == ["pick"]

@@ -177,3 +177,41 @@ def test_cli_convert_keeps_splits(rng, tmp_path, to) -> None:
         a = [original.episode(i) for i in range(5) if original.splits[i] == name]
         b = [eps.episode(i) for i in range(5) if eps.splits[i] == name]
         assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _with_obs(rng, n=4):
+    arrays = random_episodes(rng, n=n, dim=3)
+    obs = [rng.normal(size=(len(a), 5)).astype(np.float32) for a in arrays]
+    tasks = [f"task{i % 2}" for i in range(n)]
+    return arrays, obs, tasks
+
+
+def test_observations_and_tasks_round_trip_in_every_writer(rng, tmp_path) -> None:
+    arrays, obs, tasks = _with_obs(rng)
+    write_hdf5_episodes(tmp_path / "h5", arrays, extra=[{"observations/state": o} for o in obs],
+                        tasks=tasks)
+    write_lerobot(tmp_path / "lr", arrays, extra=[{"observation.state": o} for o in obs],
+                  tasks=tasks)
+    write_replay_buffer(tmp_path / "buf.zarr", arrays, observations=obs)
+    np.savez(tmp_path / "cat.npz", action=np.concatenate(arrays), state=np.concatenate(obs),
+             episode_ends=np.cumsum([len(a) for a in arrays]))
+    cases = [("h5", "observations/state", True), ("lr", "observation.state", True),
+             ("buf.zarr", "state", False), ("cat.npz", "state", False)]
+    for name, key, has_tasks in cases:
+        eps = load_episodes(tmp_path / name, obs_key=key)
+        assert_same(eps, arrays)
+        np.testing.assert_array_equal(eps.observations, np.concatenate(obs), err_msg=name)
+        assert eps.tasks == (tasks if has_tasks else None), name
+
+
+def test_observation_errors(rng, tmp_path) -> None:
+    from ate.errors import DataError
+
+    arrays, obs, _ = _with_obs(rng, n=2)
+    obs[1] = obs[1][:-1]  # one observation short
+    write_hdf5_episodes(tmp_path / "short", arrays, extra=[{"obs": o} for o in obs])
+    with pytest.raises(DataError, match="observations for .* actions"):
+        load_episodes(tmp_path / "short", obs_key="obs")
+    write_lerobot(tmp_path / "lr", arrays)
+    with pytest.raises(DataError, match="no feature 'observation.state'"):
+        load_episodes(tmp_path / "lr", obs_key="observation.state")

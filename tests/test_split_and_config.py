@@ -91,3 +91,18 @@ def test_shipped_data_presets_load_and_validate() -> None:
         cfg = load_yaml(PrepareConfig, preset)
         slots = cfg.data.slots.build(len(cfg.data.slots.names) or 14)
         assert slots.dim == (len(cfg.data.slots.names) or 14)
+
+
+def test_prepare_chunks_with_observations_and_tasks(rng, tmp_path) -> None:
+    arrays = random_episodes(rng, n=6, lengths=(20, 30))
+    obs = [rng.normal(size=(len(a), 4)) * 10 for a in arrays]
+    write_hdf5_episodes(tmp_path, arrays, extra=[{"state": o} for o in obs],
+                        tasks=["a", "b", "a", "b", "a", "b"], split=["train"] * 5 + ["val"])
+    prepared = prepare_chunks(DataConfig(path=str(tmp_path), chunk_length=8, obs_key="state",
+                                         obs_horizon=2))
+    assert prepared.obs_normalizer is not None and prepared.obs_normalizer.dim == 4
+    item = prepared.train[0]
+    assert item["obs"].shape == (2, 4) and item["obs"].abs().max() <= 1 + 1e-6
+    assert prepared.val[0]["task"] == 1  # the val episode is task "b"
+    with pytest.raises(ConfigError, match="obs_key"):
+        DataConfig(path="x", obs_horizon=2)

@@ -26,6 +26,7 @@ from ate.errors import DataError
 def data_inspect(
     path: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="PATH")],
     action_key: str | None = None,
+    obs_key: str | None = None,
     format: str = "auto",
     chunk_length: int | None = None,
     drop_nonfinite: bool = False,
@@ -36,12 +37,13 @@ def data_inspect(
     Args:
         path: dataset folder or file (HDF5, robomimic, LeRobot, zarr, npz/npy).
         action_key: array / column holding the actions (default: the format's own).
+        obs_key: also read this per-step observation array / column.
         format: auto, hdf5, robomimic, lerobot, zarr or numpy.
         chunk_length: also count the chunk windows of this length H.
         drop_nonfinite: leave out episodes with NaN/inf (they are reported otherwise).
         json: print JSON instead of tables.
     """
-    episodes = load_episodes(path, action_key=action_key, format=format,
+    episodes = load_episodes(path, action_key=action_key, obs_key=obs_key, format=format,
                              nonfinite="drop" if drop_nonfinite else "keep")
     summary = summarize(episodes, chunk_length)
     if json:
@@ -59,6 +61,8 @@ def print_summary(summary: dict[str, object], console: Console | None = None) ->
         ("format", summary["format"]), ("action key", summary["action_key"]),
         ("episodes", summary["episodes"]), ("steps", summary["steps"]),
         ("action dim", summary["action_dim"]),
+        ("observation dim", summary["obs_dim"] or "not read (--obs-key)"),
+        ("tasks", ", ".join(summary["tasks"][:8]) or "none labelled"),
         ("length min / median / max", f"{length['min']} / {length['median']:g} / "
                                       f"{length['max']}"),
         ("splits", ", ".join(f"{k}: {v}" for k, v in summary["splits"].items())),

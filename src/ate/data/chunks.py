@@ -45,6 +45,10 @@ class ChunkDataset(Dataset[Batch]):
         ``step_mask``: (H,) bool, False at steps padded past the episode's end.
         ``episode``: () int64, index of the episode in ``episodes``.
         ``embodiment``: () int64, the ``embodiment_id`` given at construction.
+        ``task``: () int64, the episode's task id in ``task_ids`` (-1 when unknown).
+        ``obs`` (with ``obs_horizon`` > 0): (n_obs, S) float32, the observations of the
+            window's first step and the n_obs - 1 before it (repeating the episode's first
+            observation before its start), normalised by ``obs_normalizer``.
 
     Args:
         episodes: the episodes (one embodiment, D action dims).
@@ -54,9 +58,13 @@ class ChunkDataset(Dataset[Batch]):
         pad_tail: also start windows in the last H - 1 steps, padding by repeating the
             last action (Diffusion Policy / LeRobot style).
         embodiment_id: label carried in every item, for mixed corpora.
+        obs_horizon: observation steps per item (0 = no ``obs``).
+        obs_normalizer: applied to the observations.
+        task_ids: task name -> id (default: ``episodes.task_names`` in order).
 
     Raises:
-        DataError: H < 1, or no episode has H steps (the message names the longest).
+        DataError: H < 1, no episode has H steps (the message names the longest), or
+            ``obs_horizon`` > 0 on episodes without observations.
     """
 
     def __init__(
@@ -68,9 +76,15 @@ class ChunkDataset(Dataset[Batch]):
         slots: EmbodimentSlots | None = None,
         pad_tail: bool = False,
         embodiment_id: int = 0,
+        obs_horizon: int = 0,
+        obs_normalizer: Normalizer | None = None,
+        task_ids: dict[str, int] | None = None,
     ) -> None:
         if chunk_length < 1:
             raise DataError(f"chunk_length must be at least 1, got {chunk_length}.")
+        if obs_horizon and episodes.observations is None:
+            raise DataError(f"{episodes.source}: obs_horizon={obs_horizon} but the episodes "
+                            "have no observations; load them with obs_key (--obs-key).")
         self.episodes = episodes
         self.chunk_length = chunk_length
         self.normalizer = normalizer
@@ -98,6 +112,18 @@ class ChunkDataset(Dataset[Batch]):
         self._slot_index = torch.tensor(self.slots.indices)
         self._mask = torch.from_numpy(self.slots.mask)
         self._offsets = torch.arange(chunk_length)
+        self.obs_horizon = obs_horizon
+        self._first = torch.from_numpy(episodes.starts[windows[:, 0]])
+        if obs_horizon:
+            obs = episodes.observations
+            obs = obs_normalizer.transform(obs) if obs_normalizer else obs
+            self._obs = torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))
+            self._obs_offsets = torch.arange(obs_horizon) - (obs_horizon - 1)
+        self.task_ids = task_ids if task_ids is not None else {
+            t: i for i, t in enumerate(episodes.task_names)}
+        per_episode = [self.task_ids.get(t, -1) if t is not None else -1
+                       for t in (episodes.tasks or [None] * len(episodes))]
+        self._task = torch.tensor(per_episode, dtype=torch.long)[self._episode]
 
     def __len__(self) -> int:
         return len(self._start)
@@ -118,13 +144,19 @@ class ChunkDataset(Dataset[Batch]):
         action = chunk.new_zeros((*chunk.shape[:-1], self.slots.size))
         action[..., self._slot_index] = chunk
         b = len(idx)
-        return {
+        batch = {
             "action": action,
             "action_mask": self._mask.expand(b, -1),
             "step_mask": step_mask,
             "episode": self._episode[idx],
             "embodiment": torch.full((b,), self.embodiment_id, dtype=torch.long),
+            "task": self._task[idx],
         }
+        if self.obs_horizon:
+            obs_rows = torch.maximum(self._start[idx, None] + self._obs_offsets,
+                                     self._first[idx, None])
+            batch["obs"] = self._obs[obs_rows]
+        return batch
 
 
 class MixedChunkDataset(Dataset[Batch]):

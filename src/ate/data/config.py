@@ -58,6 +58,9 @@ class DataConfig:
         path: dataset folder or file (any format ``load_episodes`` reads).
         format: ``auto`` or a format name (hdf5, robomimic, lerobot, zarr, numpy).
         action_key: array / column with the actions; None = the format's default.
+        obs_key: array / column with per-step observations (e.g. ``observation.state``);
+            None = actions only.
+        obs_horizon: observation steps per chunk (needs ``obs_key``; 0 = none).
         chunk_length: H, action steps per chunk.
         pad_tail: also cut windows in the last H - 1 steps, padded with the last action.
         val_fraction: share of episodes held out when the dataset has no split of its own.
@@ -70,6 +73,8 @@ class DataConfig:
     path: str = ""
     format: str = "auto"
     action_key: str | None = None
+    obs_key: str | None = None
+    obs_horizon: int = 0
     chunk_length: int = 16
     pad_tail: bool = False
     val_fraction: float = 0.1
@@ -81,5 +86,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.chunk_length < 1:
             raise ConfigError(f"data.chunk_length must be >= 1, got {self.chunk_length}.")
+        if self.obs_horizon and not self.obs_key:
+            raise ConfigError("data.obs_horizon > 0 needs data.obs_key (the observation array).")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}.")

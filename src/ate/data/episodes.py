@@ -28,11 +28,15 @@ class RawEpisode(NamedTuple):
     name: where it came from, e.g. ``"train/episode_3.hdf5"`` or ``"file-000.parquet#7"``.
     actions: array of shape (n, D) (or (n,) for D = 1), any numeric dtype.
     split: ``"train"`` / ``"val"`` when the dataset's layout says so, else None.
+    observations: optional (n, S) per-step observation vectors (e.g. robot state).
+    task: optional task name of the episode.
     """
 
     name: str
     actions: np.ndarray
     split: str | None = None
+    observations: np.ndarray | None = None
+    task: str | None = None
 
 
 @dataclass
@@ -47,6 +51,8 @@ class Episodes:
         source: the path the episodes were read from.
         format: the detected format name (see ``ate.data.formats``).
         action_key: the key / column the actions were read from.
+        observations: (N, S) float32 aligned step for step with ``actions``, or None.
+        tasks: E task names (None where unknown), or None when no episode has one.
     """
 
     actions: np.ndarray
@@ -57,6 +63,8 @@ class Episodes:
     format: str = "memory"
     action_key: str = "action"
     nonfinite_dropped: int = field(default=0)
+    observations: np.ndarray | None = None
+    tasks: list[str | None] | None = None
 
     def __post_init__(self) -> None:
         self.actions = np.ascontiguousarray(self.actions, dtype=np.float32)
@@ -72,6 +80,13 @@ class Episodes:
                   or self.ends[-1] != len(self.actions)):
             raise DataError(f"{self.source}: episode ends must be increasing, positive and end at "
                             f"the number of steps ({len(self.actions)}); got {self.ends[:5]}...")
+        if self.observations is not None:
+            self.observations = np.ascontiguousarray(self.observations, dtype=np.float32)
+            if len(self.observations) != len(self.actions):
+                raise DataError(f"{self.source}: {len(self.observations)} observations for "
+                                f"{len(self.actions)} actions; they must align step for step.")
+        if self.tasks is not None and len(self.tasks) != n:
+            raise DataError(f"{self.source}: {len(self.tasks)} task labels for {n} episodes.")
 
     @classmethod
     def from_raw(
@@ -99,12 +114,15 @@ class Episodes:
         if not raw:
             raise DataError(f"{source}: no episodes found (format {format}, key '{action_key}').")
         arrays: list[np.ndarray] = []
+        observations: list[np.ndarray] = []
         kept: list[RawEpisode] = []
         dropped = 0
         dim: int | None = None
         first_name = ""
+        with_obs = raw[0].observations is not None
         for ep in raw:
-            a = _as_action_array(ep, action_key)
+            a = _as_action_array(ep.actions, ep.name, action_key)
+            obs = _observations(ep, len(a), with_obs, raw[0].name)
             if dim is None:
                 dim, first_name = a.shape[1], ep.name
             elif a.shape[1] != dim:
@@ -113,17 +131,21 @@ class Episodes:
                     f"{first_name} has {dim}. One dataset holds one embodiment: put robots of "
                     "different action dims in separate datasets and combine them with "
                     "EmbodimentSlots.")
-            if not np.isfinite(a).all():
+            finite = np.isfinite(a).all(axis=1)
+            if obs is not None:
+                finite &= np.isfinite(obs).all(axis=1)
+            if not finite.all():
                 if nonfinite == "error":
-                    bad = int((~np.isfinite(a)).any(axis=1).sum())
                     raise DataError(
-                        f"{ep.name}: field '{action_key}' has NaN/inf in {bad} of {len(a)} steps. "
-                        "Fix the recording, or skip such episodes with --drop-nonfinite "
-                        "(nonfinite='drop').")
+                        f"{ep.name}: actions or observations have NaN/inf in "
+                        f"{int((~finite).sum())} of {len(a)} steps. Fix the recording, or skip "
+                        "such episodes with --drop-nonfinite (nonfinite='drop').")
                 if nonfinite == "drop":
                     dropped += 1
                     continue
             arrays.append(a)
+            if obs is not None:
+                observations.append(obs)
             kept.append(ep)
         if dropped:
             log.warning("%s: dropped %d of %d episodes with NaN/inf actions", source, dropped,
@@ -140,6 +162,8 @@ class Episodes:
             format=format,
             action_key=action_key,
             nonfinite_dropped=dropped,
+            observations=_concat_checked(observations, source) if with_obs else None,
+            tasks=[ep.task for ep in kept] if any(ep.task for ep in kept) else None,
         )
 
     def __len__(self) -> int:
@@ -149,6 +173,16 @@ class Episodes:
     def dim(self) -> int:
         """Action dimension D."""
         return self.actions.shape[1]
+
+    @property
+    def obs_dim(self) -> int:
+        """Observation dimension S (0 without observations)."""
+        return 0 if self.observations is None else self.observations.shape[1]
+
+    @property
+    def task_names(self) -> list[str]:
+        """The distinct task names, sorted (empty without tasks)."""
+        return sorted({t for t in self.tasks or [] if t is not None})
 
     @property
     def num_steps(self) -> int:
@@ -176,7 +210,13 @@ class Episodes:
         if not indices:
             raise DataError(f"{self.source}: selecting zero episodes leaves nothing to train on.")
         arrays = [self.episode(i) for i in indices]
+        obs = None
+        if self.observations is not None:
+            starts = self.starts
+            obs = np.concatenate([self.observations[starts[i]:self.ends[i]] for i in indices])
         return Episodes(
+            observations=obs,
+            tasks=None if self.tasks is None else [self.tasks[i] for i in indices],
             actions=np.concatenate(arrays, axis=0),
             ends=np.cumsum([len(a) for a in arrays]),
             names=[self.names[i] for i in indices],
@@ -187,19 +227,41 @@ class Episodes:
         )
 
 
-def _as_action_array(ep: RawEpisode, key: str) -> np.ndarray:
-    a = ep.actions
+def _observations(ep: RawEpisode, steps: int, expected: bool, first: str
+                  ) -> np.ndarray | None:
+    if (ep.observations is not None) != expected:
+        raise DataError(f"{ep.name}: has {'no ' if expected else ''}observations but {first} "
+                        f"{'has' if expected else 'has none'}; every episode needs them, or none.")
+    if ep.observations is None:
+        return None
+    obs = _as_action_array(ep.observations, ep.name, "observations")
+    if len(obs) != steps:
+        raise DataError(f"{ep.name}: {len(obs)} observations for {steps} actions; they must "
+                        "align step for step.")
+    return obs
+
+
+def _concat_checked(parts: list[np.ndarray], source: Path) -> np.ndarray:
+    widths = {p.shape[1] for p in parts}
+    if len(widths) > 1:
+        raise DataError(f"{source}: observations have different widths {sorted(widths)} across "
+                        "episodes.")
+    return np.concatenate(parts)
+
+
+def _as_action_array(a: np.ndarray, name: str, key: str) -> np.ndarray:
+    """Validate one per-step array (actions or observations) as (n, D) float32."""
     if a.dtype == object:
-        raise DataError(f"{ep.name}: field '{key}' is ragged (an object array of rows of "
+        raise DataError(f"{name}: field '{key}' is ragged (an object array of rows of "
                         "different lengths). Every step must have the same number of dims.")
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-        raise DataError(f"{ep.name}: field '{key}' has dtype {a.dtype}, not numbers. "
+        raise DataError(f"{name}: field '{key}' has dtype {a.dtype}, not numbers. "
                         "Point --action-key at the numeric action array.")
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:
-        raise DataError(f"{ep.name}: field '{key}' has shape {a.shape}; expected (steps, dims). "
+        raise DataError(f"{name}: field '{key}' has shape {a.shape}; expected (steps, dims). "
                         "Is this an image or a per-step matrix? Choose the action vector key.")
     if len(a) == 0:
-        raise DataError(f"{ep.name}: field '{key}' is empty (0 steps). Remove the empty episode.")
+        raise DataError(f"{name}: field '{key}' is empty (0 steps). Remove the empty episode.")
     return a.astype(np.float32, copy=False)

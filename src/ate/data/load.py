@@ -16,6 +16,7 @@ def load_episodes(
     path: str | Path,
     *,
     action_key: str | None = None,
+    obs_key: str | None = None,
     format: str = "auto",
     nonfinite: NonFinitePolicy = "error",
 ) -> Episodes:
@@ -27,6 +28,9 @@ def load_episodes(
             zarr replay buffer, or ``.npz``/``.npy`` files.
         action_key: the array / column holding actions. Default per format: HDF5 ``qpos``
             (then ``action``, ``actions``), robomimic ``actions``, LeRobot and zarr ``action``.
+        obs_key: optional per-step observation array / column aligned with the actions,
+            e.g. ``observations/state`` (HDF5), ``observation.state`` (LeRobot), ``state``
+            (zarr); loaded into ``Episodes.observations`` (N, S).
         format: ``"auto"`` to detect from the layout, or one of ``ate.data.formats.FORMATS``.
         nonfinite: what to do with NaN/inf episodes: ``"error"`` (default), ``"drop"``,
             ``"keep"``.
@@ -45,7 +49,7 @@ def load_episodes(
         raise DataError(f"--format {format!r} is not supported; choose one of {FORMATS}.")
     elif not path.exists():
         raise DataError(f"{path}: no such file or folder.")
-    raw, key = READERS[format](path, action_key)
+    raw, key = READERS[format](path, action_key, obs_key)
     episodes = Episodes.from_raw(raw, source=path, format=format, action_key=key,
                                  nonfinite=nonfinite)
     log.info("%s: %s, %d episodes, %d steps, %d action dims (key '%s')", path, format,

@@ -26,6 +26,7 @@ class PreparedChunks:
     normalizer: Normalizer
     slots: EmbodimentSlots
     episodes: Episodes
+    obs_normalizer: Normalizer | None = None
 
 
 def prepare_chunks(config: DataConfig, embodiment_id: int = 0) -> PreparedChunks:
@@ -37,15 +38,21 @@ def prepare_chunks(config: DataConfig, embodiment_id: int = 0) -> PreparedChunks
     """
     if not config.path:
         raise DataError("data.path is empty: pass --data PATH (a dataset folder or file).")
-    episodes = load_episodes(config.path, action_key=config.action_key, format=config.format,
+    episodes = load_episodes(config.path, action_key=config.action_key, obs_key=config.obs_key,
+                             format=config.format,
                              nonfinite="drop" if config.drop_nonfinite else "error")
     slots = config.slots.build(episodes.dim)
     train_eps, val_eps = split_episodes(episodes, config.val_fraction, config.split_seed)
     normalizer = Normalizer.fit(train_eps.actions, config.normalizer)
+    obs_norm = (Normalizer.fit(train_eps.observations, config.normalizer)
+                if train_eps.observations is not None else None)
+    task_ids = {t: i for i, t in enumerate(episodes.task_names)}
 
     def chunks(eps: Episodes) -> ChunkDataset:
         return ChunkDataset(eps, config.chunk_length, normalizer=normalizer, slots=slots,
-                            pad_tail=config.pad_tail, embodiment_id=embodiment_id)
+                            pad_tail=config.pad_tail, embodiment_id=embodiment_id,
+                            obs_horizon=config.obs_horizon, obs_normalizer=obs_norm,
+                            task_ids=task_ids)
 
     val = None
     if val_eps is not None:
@@ -53,4 +60,4 @@ def prepare_chunks(config: DataConfig, embodiment_id: int = 0) -> PreparedChunks
             val = chunks(val_eps)
         except DataError as exc:
             log.warning("no validation chunks: %s", exc)
-    return PreparedChunks(chunks(train_eps), val, normalizer, slots, episodes)
+    return PreparedChunks(chunks(train_eps), val, normalizer, slots, episodes, obs_norm)

@@ -13,9 +13,9 @@ from ate.data.episodes import RawEpisode
 from ate.data.formats import hdf5, lerobot, numpy_arrays, zarr_buffer
 from ate.errors import DataError
 
-Reader = Callable[[Path, "str | None"], tuple[list[RawEpisode], str]]
+# (path, action_key, obs_key) -> (episodes, the action key actually used)
+Reader = Callable[[Path, "str | None", "str | None"], tuple[list[RawEpisode], str]]
 
-# name -> reader returning (episodes, the action key actually used)
 READERS: dict[str, Reader] = {
     "hdf5": hdf5.read_episode_files,
     "robomimic": hdf5.read_robomimic,

@@ -46,12 +46,14 @@ def is_robomimic(path: Path) -> bool:
         return isinstance(data, h5py.Group) and any(k.startswith("demo") for k in data)
 
 
-def read_episode_files(path: Path, action_key: str | None) -> tuple[list[RawEpisode], str]:
+def read_episode_files(path: Path, action_key: str | None, obs_key: str | None = None
+                       ) -> tuple[list[RawEpisode], str]:
     """Read a folder of per-episode HDF5 files (or a single such file).
 
     The action array is the dataset at ``action_key`` (a path such as ``observations/qpos``
     works); without one, the first of ``qpos``, ``action``, ``actions`` present in the first
-    file is used for all files. Folders named train/ and val/ set each episode's split.
+    file is used for all files. Folders named train/ and val/ set each episode's split;
+    ``obs_key`` names an observation dataset; a root attribute ``task`` names the task.
     """
     files = [path] if path.is_file() else find_files(path)
     root = path.parent if path.is_file() else path
@@ -62,22 +64,27 @@ def read_episode_files(path: Path, action_key: str | None) -> tuple[list[RawEpis
     for file in tqdm(files, desc=f"reading {path.name}", unit="file", leave=False,
                      disable=len(files) < 200 or None):
         with _open(file) as f:
-            episodes.append(RawEpisode(str(file), _dataset(f, key, file), split_of(
-                file.relative_to(root))))
+            obs = _dataset(f, obs_key, file) if obs_key else None
+            episodes.append(RawEpisode(str(file), _dataset(f, key, file),
+                                       split_of(file.relative_to(root)), obs, _task(f)))
     return episodes, key
 
 
-def read_robomimic(path: Path, action_key: str | None) -> tuple[list[RawEpisode], str]:
+def read_robomimic(path: Path, action_key: str | None, obs_key: str | None = None
+                   ) -> tuple[list[RawEpisode], str]:
     """Read robomimic's single file: ``data/demo_*/<action_key>`` (default ``actions``).
 
-    The file's ``mask/train`` and ``mask/valid`` lists, when present, set the splits.
+    The file's ``mask/train`` and ``mask/valid`` lists, when present, set the splits;
+    ``obs_key`` is relative to each demo group (e.g. ``obs/robot0_joint_pos``).
     """
     key = action_key or "actions"
     with _open(path) as f:
         demos = sorted((k for k in f["data"] if k.startswith("demo")), key=natural_key)
         splits = _robomimic_masks(f)
         episodes = [RawEpisode(f"{path}#data/{d}", _dataset(f["data"][d], key, path, d),
-                               splits.get(d)) for d in demos]
+                               splits.get(d),
+                               _dataset(f["data"][d], obs_key, path, d) if obs_key else None)
+                    for d in demos]
     return episodes, key
 
 
@@ -88,6 +95,7 @@ def write_episode_files(
     action_key: str = "qpos",
     split: Sequence[str | None] | None = None,
     extra: Sequence[dict[str, np.ndarray]] | None = None,
+    tasks: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write episodes in the release layout: ``out/[split/]episode_{i}.hdf5`` with ``action_key``.
 
@@ -97,6 +105,7 @@ def write_episode_files(
         action_key: dataset name for the actions (the release reads ``qpos``).
         split: optional per-episode ``"train"``/``"val"``, written as sub-folders.
         extra: optional per-episode dict of further datasets (observations, ...).
+        tasks: optional per-episode task names, written as the root attribute ``task``.
 
     Returns:
         The written file paths.
@@ -111,6 +120,8 @@ def write_episode_files(
             f.create_dataset(action_key, data=np.asarray(actions))
             for name, value in (extra[i] if extra else {}).items():
                 f.create_dataset(name, data=value)
+            if tasks:
+                f.attrs["task"] = tasks[i]
         tmp.replace(path)
         paths.append(path)
     return paths
@@ -152,6 +163,12 @@ def _dataset(group: h5py.Group, key: str, file: Path, where: str = "") -> np.nda
                         f"{obj.dtype}, not numbers (ragged or string data). Choose the numeric "
                         "action array with --action-key.")
     return obj[()]
+
+
+def _task(f: h5py.File) -> str | None:
+    task = f.attrs.get("task")
+    return task.decode() if isinstance(task, bytes) else (str(task) if task is not None
+                                                          else None)
 
 
 def _robomimic_masks(f: h5py.File) -> dict[str, str]:

@@ -30,11 +30,14 @@ SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "va
                "test": "val"}
 
 
-def read_lerobot(path: Path, action_key: str | None) -> tuple[list[RawEpisode], str]:
-    """Read the ``action_key`` column (default ``action``) of every episode of a LeRobot folder.
+def read_lerobot(path: Path, action_key: str | None, obs_key: str | None = None
+                 ) -> tuple[list[RawEpisode], str]:
+    """Read the ``action_key`` column (default ``action``) of every episode of a LeRobot folder,
+    and the ``obs_key`` column (e.g. ``observation.state``) when given.
 
     Rows are ordered by ``(episode_index, frame_index)``; ``meta/info.json``'s ``splits``
-    labels episodes as train/val when it names more than a train range.
+    labels episodes as train/val when it names more than a train range; task names come from
+    ``task_index`` and the tasks table.
     """
     info = _read_info(path)
     version = str(info.get("codebase_version", "?"))
@@ -43,39 +46,68 @@ def read_lerobot(path: Path, action_key: str | None) -> tuple[list[RawEpisode], 
                     path, version, KNOWN_VERSIONS)
     key = action_key or "action"
     features = info.get("features", {})
-    if features and key not in features:
-        raise DataError(f"{path / 'meta/info.json'}: no feature '{key}'. Features: "
-                        f"{sorted(features)}. Pass --action-key with one of them.")
+    for wanted in (key, obs_key):
+        if wanted and features and wanted not in features:
+            raise DataError(f"{path / 'meta/info.json'}: no feature '{wanted}'. Features: "
+                            f"{sorted(features)}. Pass --action-key / --obs-key with one of them.")
     files = sorted((path / "data").rglob("*.parquet"), key=lambda p: natural_key(str(p)))
     if not files:
         raise DataError(f"{path / 'data'}: no parquet files. Is the dataset fully downloaded?")
-    episode_ids, frame_ids, actions, file_of_row = [], [], [], []
+    episode_ids, frame_ids, task_ids, actions, observations, file_of_row = [], [], [], [], [], []
     for file in files:
         names = pq.read_schema(file).names
-        for column in ("episode_index", key):
-            if column not in names:
+        for column in ("episode_index", key, obs_key):
+            if column and column not in names:
                 raise DataError(f"{file}: no column '{column}'. Columns: {names}. "
-                                "Pass --action-key with the action column.")
-        columns = ["episode_index", key] + (["frame_index"] if "frame_index" in names else [])
-        table = pq.read_table(file, columns=columns)
+                                "Pass --action-key / --obs-key with an existing column.")
+        optional = [c for c in ("frame_index", "task_index") if c in names]
+        table = pq.read_table(file, columns=["episode_index", key, *optional]
+                              + ([obs_key] if obs_key else []))
         eps = table.column("episode_index").to_numpy()
         episode_ids.append(eps)
         frame_ids.append(table.column("frame_index").to_numpy() if "frame_index" in names
                          else np.arange(len(eps)))
+        task_ids.append(table.column("task_index").to_numpy() if "task_index" in names
+                        else np.full(len(eps), -1))
         actions.append(list_column_to_array(table.column(key), file, key))
+        if obs_key:
+            observations.append(list_column_to_array(table.column(obs_key), file, obs_key))
         file_of_row.append(np.full(len(eps), len(file_of_row)))
     eps, frames = np.concatenate(episode_ids), np.concatenate(frame_ids)
     order = np.lexsort((frames, eps))
     eps, rows = eps[order], _concat_dims(actions, files, key)[order]
+    obs = _concat_dims(observations, files, obs_key)[order] if obs_key else None
+    tasks_of_rows = np.concatenate(task_ids)[order]
     first_file = np.concatenate(file_of_row)[order]
     boundaries = np.flatnonzero(np.diff(eps)) + 1
     splits = _episode_splits(info)
+    task_names = _task_names(path)
     episodes = []
     for start, stop in zip(np.r_[0, boundaries], np.r_[boundaries, len(eps)], strict=True):
         idx = int(eps[start])
         name = f"{files[first_file[start]]}#episode_{idx}"
-        episodes.append(RawEpisode(name, rows[start:stop], splits.get(idx)))
+        episodes.append(RawEpisode(name, rows[start:stop], splits.get(idx),
+                                   None if obs is None else obs[start:stop],
+                                   task_names.get(int(tasks_of_rows[start]))))
     return episodes, key
+
+
+def _task_names(path: Path) -> dict[int, str]:
+    """task_index -> task, from meta/tasks.parquet (v3.0) or meta/tasks.jsonl (v2.1)."""
+    parquet, jsonl = path / "meta/tasks.parquet", path / "meta/tasks.jsonl"
+    if parquet.is_file():
+        table = pq.read_table(parquet)
+        names = table.column_names
+        # lerobot writes the task as the pandas index; ate's writer as a `task` column
+        column = next((c for c in ("task", "__index_level_0__") if c in names), None)
+        if column is None or "task_index" not in names:
+            return {}
+        return dict(zip(table.column("task_index").to_pylist(),
+                        map(str, table.column(column).to_pylist()), strict=True))
+    if jsonl.is_file():
+        rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+        return {int(r["task_index"]): str(r["task"]) for r in rows if "task_index" in r}
+    return {}
 
 
 def list_column_to_array(column: pa.ChunkedArray, file: Path, key: str) -> np.ndarray:

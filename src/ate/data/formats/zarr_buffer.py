@@ -22,8 +22,10 @@ def is_replay_buffer(path: Path) -> bool:
         (ends / marker).exists() for marker in (".zarray", "zarr.json"))
 
 
-def read_replay_buffer(path: Path, action_key: str | None) -> tuple[list[RawEpisode], str]:
-    """Split ``data/<action_key>`` (default ``action``) at ``meta/episode_ends``."""
+def read_replay_buffer(path: Path, action_key: str | None, obs_key: str | None = None
+                       ) -> tuple[list[RawEpisode], str]:
+    """Split ``data/<action_key>`` (default ``action``), and ``data/<obs_key>`` when given
+    (e.g. ``state``), at ``meta/episode_ends``."""
     key = action_key or "action"
     store = zarr.storage.ZipStore(path, mode="r") if path.is_file() else str(path)
     try:
@@ -31,10 +33,11 @@ def read_replay_buffer(path: Path, action_key: str | None) -> tuple[list[RawEpis
     except Exception as exc:  # zarr raises several types for a non-zarr folder
         raise DataError(f"{path}: not a readable zarr group ({exc}).") from exc
     data = root.get("data")
-    if data is None or key not in data:
-        found = sorted(data.array_keys()) if data is not None else []
-        raise DataError(f"{path}: no array 'data/{key}'. Arrays in data/: {found}. "
-                        "Pass --action-key with one of them.")
+    for wanted in (key, obs_key):
+        if wanted and (data is None or wanted not in data):
+            found = sorted(data.array_keys()) if data is not None else []
+            raise DataError(f"{path}: no array 'data/{wanted}'. Arrays in data/: {found}. "
+                            "Pass --action-key / --obs-key with one of them.")
     if "meta" not in root or "episode_ends" not in root["meta"]:
         raise DataError(f"{path}: no 'meta/episode_ends' array; cannot tell episodes apart.")
     actions = np.asarray(data[key][...])
@@ -43,18 +46,23 @@ def read_replay_buffer(path: Path, action_key: str | None) -> tuple[list[RawEpis
         raise DataError(f"{path}: meta/episode_ends must be increasing and end at "
                         f"len(data/{key}) = {len(actions)}; it ends at "
                         f"{int(ends[-1]) if len(ends) else None}.")
+    obs = np.asarray(data[obs_key][...]) if obs_key else None
     starts = np.r_[0, ends[:-1]]
-    episodes = [RawEpisode(f"{path}#episode_{i}", actions[s:e], None)
+    episodes = [RawEpisode(f"{path}#episode_{i}", actions[s:e], None,
+                           None if obs is None else obs[s:e])
                 for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
     return episodes, key
 
 
-def write_replay_buffer(out: Path, episodes: list[np.ndarray], action_key: str = "action"
+def write_replay_buffer(out: Path, episodes: list[np.ndarray], action_key: str = "action",
+                        observations: list[np.ndarray] | None = None, obs_key: str = "state"
                         ) -> Path:
     """Write episodes as Diffusion Policy does: zarr format v2, ``data/`` + ``meta/``."""
     root = zarr.open_group(str(out), mode="w", zarr_format=2)
-    actions = np.concatenate(episodes)
-    root.create_group("data").create_array(action_key, data=actions)
+    data = root.create_group("data")
+    data.create_array(action_key, data=np.concatenate(episodes))
+    if observations is not None:
+        data.create_array(obs_key, data=np.concatenate(observations))
     root.create_group("meta").create_array(
         "episode_ends", data=np.cumsum([len(e) for e in episodes]).astype(np.int64))
     return out
