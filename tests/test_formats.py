@@ -210,8 +210,8 @@ def test_observation_errors(rng, tmp_path) -> None:
     arrays, obs, _ = _with_obs(rng, n=2)
     obs[1] = obs[1][:-1]  # one observation short
     write_hdf5_episodes(tmp_path / "short", arrays, extra=[{"obs": o} for o in obs])
-    with pytest.raises(DataError, match="observations for .* actions"):
+    with pytest.raises(DataError, match=r"observations for .* actions"):
         load_episodes(tmp_path / "short", obs_key="obs")
     write_lerobot(tmp_path / "lr", arrays)
-    with pytest.raises(DataError, match="no feature 'observation.state'"):
+    with pytest.raises(DataError, match=r"no feature 'observation\.state'"):
         load_episodes(tmp_path / "lr", obs_key="observation.state")

@@ -1,0 +1,156 @@
+"""What both reference policies share: normalisers, slots, save/load, ``act``, the loss.
+
+A policy predicts chunks in normalised units in a unified action vector of U slots; its
+normalisers and slot layout travel in its checkpoint folder (``config.json``,
+``model.safetensors``, ``normalizer.json``, ``obs_normalizer.json``). The Steer guidance is
+an argument of ``compute_loss`` only: it is never stored on the policy, so a policy trained
+with guidance saves, loads and acts exactly like one trained without.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ate.config import from_dict
+from ate.data.normalizer import Normalizer
+from ate.data.slots import EmbodimentSlots
+from ate.errors import ConfigError
+from ate.policies.conditioning import ObsTaskEncoder
+from ate.policies.config import PolicyConfig
+from ate.steer.guidance import LatentGuidance
+from ate.steer.objectives import Family, masked_mse
+
+
+class GenerativePolicy(nn.Module):
+    """Base class: subclasses define ``corrupt`` (noisy input, target, time) and ``sample``.
+
+    Args:
+        config: architecture.
+        slots: where the robot's D dims sit in the U-slot vector.
+        normalizer: action normaliser for those D dims.
+        obs_normalizer: observation normaliser (None without observations).
+    """
+
+    family: Family
+
+    def __init__(self, config: PolicyConfig, slots: EmbodimentSlots,
+                 normalizer: Normalizer | None = None,
+                 obs_normalizer: Normalizer | None = None) -> None:
+        super().__init__()
+        if slots.size != config.action_dim:
+            raise ConfigError(f"slot layout has {slots.size} slots, policy.action_dim is "
+                              f"{config.action_dim}.")
+        self.config, self.slots = config, slots
+        self.normalizer, self.obs_normalizer = normalizer, obs_normalizer
+        self.cond = ObsTaskEncoder(config)
+        self.register_buffer("action_mask", torch.as_tensor(slots.mask), persistent=False)
+
+    # -- training ----------------------------------------------------------------------------
+    def corrupt(self, a0: torch.Tensor, generator: torch.Generator | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(noisy input, network time input, regression target, time quantity for the
+        guided objective) for clean chunks a0 (B, H, U)."""
+        raise NotImplementedError
+
+    def predict(self, noisy: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None
+                ) -> torch.Tensor:
+        """The network's output for noisy chunks at network times t."""
+        raise NotImplementedError
+
+    def compute_loss(self, batch: dict[str, torch.Tensor],
+                     guidance: LatentGuidance | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """The family's loss on a batch of ``ChunkDataset`` items, guided when given.
+
+        Args:
+            batch: ``action`` (B, H, U) normalised; ``step_mask`` (B, H); optional ``obs``
+                (B, n_obs, S) and ``task`` (B,).
+            guidance: a ``LatentGuidance`` for the target robot; None = direct fine-tuning.
+            generator: source of the noise and times.
+        """
+        a0 = batch["action"]
+        noisy, t_net, target, t_guid = self.corrupt(a0, generator)
+        pred = self.predict(noisy, t_net, self.cond(batch.get("obs"), batch.get("task")))
+        mask = batch.get("action_mask", self.action_mask)
+        if guidance is None:
+            return masked_mse(pred, target, mask, batch.get("step_mask"))
+        g = guidance(noisy, a0, batch.get("step_mask"))
+        return guidance.loss(self.family, pred, target, g, t_guid, clean=a0, mask=mask,
+                             step_mask=batch.get("step_mask"))
+
+    # -- acting ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, cond: torch.Tensor | None, batch: int,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Normalised chunks (B, H, U) for a condition batch."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor | None = None, task: torch.Tensor | None = None,
+            batch: int | None = None, generator: torch.Generator | None = None
+            ) -> torch.Tensor:
+        """Action chunks in the robot's own units.
+
+        Args:
+            obs: (B, n_obs, S) raw observations (normalised here), if the policy uses them.
+            task: (B,) task ids, if the policy uses them.
+            batch: B when neither obs nor task is given.
+
+        Returns:
+            (B, H, D): the real slots, un-normalised.
+        """
+        self.eval()
+        if obs is not None and self.obs_normalizer is not None:
+            obs = self.obs_normalizer.transform(obs.float())
+        b = len(obs) if obs is not None else len(task) if task is not None else batch or 1
+        chunks = self.sample(self.cond(obs, task), b, generator)
+        real = self.slots.extract(chunks)
+        return self.normalizer.inverse(real) if self.normalizer is not None else real
+
+    # -- files -------------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | Path) -> None:
+        """``config.json``, ``model.safetensors`` and the normalisers into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"policy": asdict(self.config),
+                "slots": {"indices": list(self.slots.indices), "size": self.slots.size}}
+        (folder / "config.json").write_text(json.dumps(meta, indent=2))
+        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()},
+                  str(folder / "model.safetensors"))
+        for name, norm in (("normalizer.json", self.normalizer),
+                           ("obs_normalizer.json", self.obs_normalizer)):
+            if norm is not None:
+                norm.save(folder / name)
+
+    @staticmethod
+    def from_pretrained(folder: str | Path) -> GenerativePolicy:
+        """Load either family from a folder written by ``save_pretrained`` (safetensors)."""
+        from ate.policies.diffusion import DiffusionPolicy
+        from ate.policies.flow import FlowPolicy
+
+        folder = Path(folder)
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"{folder}: no config.json; not a policy checkpoint folder.")
+        meta = json.loads((folder / "config.json").read_text())
+        if "policy" not in meta:
+            raise ConfigError(f"{folder / 'config.json'}: no 'policy' section.")
+        config = from_dict(PolicyConfig, meta["policy"], str(folder / "config.json"))
+        slots = EmbodimentSlots(tuple(meta["slots"]["indices"]), int(meta["slots"]["size"]))
+        norms = [Normalizer.load(folder / n) if (folder / n).is_file() else None
+                 for n in ("normalizer.json", "obs_normalizer.json")]
+        cls = DiffusionPolicy if config.kind == "diffusion" else FlowPolicy
+        policy = cls(config, slots, *norms)
+        state = load_file(str(folder / "model.safetensors"))
+        expected = policy.state_dict()
+        wrong = [k for k in state.keys() & expected.keys() if state[k].shape != expected[k].shape]
+        if wrong or state.keys() != expected.keys():
+            raise ConfigError(f"{folder / 'model.safetensors'}: weights do not fit config.json "
+                              f"(e.g. {(wrong or sorted(state.keys() ^ expected.keys()))[:3]}).")
+        policy.load_state_dict(state)
+        return policy
