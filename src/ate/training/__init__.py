@@ -1,0 +1,1 @@
+"""The training loop shared by the align stages and policy training."""

@@ -1,0 +1,54 @@
+"""Optimiser and run settings shared by every trainer (align stages, policy training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with the release's exponential decay per epoch, floored at ``min_lr``.
+
+    Attributes:
+        lr: initial learning rate (1e-4).
+        weight_decay: AdamW weight decay (1e-4).
+        lr_decay: factor per epoch (0.95).
+        min_lr: floor (1e-6).
+        batch_size: chunks per step on each process (64).
+        grad_clip: max gradient norm; None = no clipping (release).
+    """
+
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    lr_decay: float = 0.95
+    min_lr: float = 1e-6
+    batch_size: int = 64
+    grad_clip: float | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Length, cadence and device of a training run.
+
+    Attributes:
+        epochs: passes over the training chunks.
+        max_steps: stop earlier at this many optimiser steps (None = epochs decide).
+        val_every: validate (and maybe save ``best/``) every this many steps.
+        save_every: write ``last/`` every this many steps.
+        log_every: TensorBoard / progress-bar cadence in steps.
+        val_batches: at most this many validation batches.
+        seed: all randomness derives from (seed, process rank, step), so resume is exact.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        amp: bfloat16 autocast, used on CUDA only.
+    """
+
+    epochs: int = 20
+    max_steps: int | None = None
+    val_every: int = 200
+    save_every: int = 200
+    log_every: int = 10
+    val_batches: int = 20
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
