@@ -73,5 +73,5 @@ def resolve_checkpoint(folder: Path) -> Path:
     for candidate in (folder / "best", folder):
         if (candidate / "model.safetensors").is_file():
             return candidate
-    raise ConfigError(f"{folder}: no model.safetensors (nor in {folder / 'best'}); pass an "
-                      "`ate align` output folder.")
+    raise ConfigError(f"{folder}: no model.safetensors (nor in {folder / 'best'}); pass the "
+                      "output folder of a training run, or a checkpoint folder.")

@@ -21,8 +21,11 @@ from ate.align.config import AlignConfig
 from ate.commands.align import ALIASES, align_adapt, align_pretrain, align_report, align_run
 from ate.commands.data import PrepareConfig, data_convert, data_inspect, data_prepare, data_synth
 from ate.commands.demo import demo
+from ate.commands.policy import ALIASES as POLICY_ALIASES
+from ate.commands.policy import finetune, policy_pretrain
 from ate.config import parse_cli
 from ate.errors import ATEError, ConfigError
+from ate.finetune.config import PolicyRunConfig
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,10 @@ GROUPS: dict[str, Command | dict[str, Command]] = {
                              {"--resume": str, "--single-stage": bool}),
         "report": align_report,
     },
+    "policy": {"pretrain": ConfigCommand(PolicyRunConfig, policy_pretrain,
+                                         POLICY_ALIASES["pretrain"], {"--resume": str})},
+    "finetune": ConfigCommand(PolicyRunConfig, finetune, POLICY_ALIASES["finetune"],
+                              {"--resume": str}),
     "demo": demo,
 }
 
@@ -93,6 +100,8 @@ commands:
   align adapt --data TARGET --prior DIR  stage-2 VAE aligned to the prior
   align run --pretrain-data P --target-data T [--single-stage]   both, then the report
   align report --stage1 DIR --stage2 DIR alignment report (report.json, plots)
+  policy pretrain --data DEMOS [--kind diffusion|flow]   pre-train a policy
+  finetune --policy DIR --data TARGET [--guidance STAGE2 --lam 2 --clamp 0.1 --sign paper]
   demo                  the main job on a built-in default (runs what exists so far)
 
 Run `ate COMMAND --help` for a command's options.

@@ -119,10 +119,14 @@ class ChunkDataset(Dataset[Batch]):
             obs = obs_normalizer.transform(obs) if obs_normalizer else obs
             self._obs = torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))
             self._obs_offsets = torch.arange(obs_horizon) - (obs_horizon - 1)
-        self.task_ids = task_ids if task_ids is not None else {
-            t: i for i, t in enumerate(episodes.task_names)}
-        per_episode = [self.task_ids.get(t, -1) if t is not None else -1
-                       for t in (episodes.tasks or [None] * len(episodes))]
+        self.set_task_ids(task_ids if task_ids is not None else {
+            t: i for i, t in enumerate(episodes.task_names)})
+
+    def set_task_ids(self, task_ids: dict[str, int]) -> None:
+        """Number the tasks by ``task_ids`` (name -> id; unknown names get -1)."""
+        self.task_ids = task_ids
+        per_episode = [task_ids.get(t, -1) if t is not None else -1
+                       for t in (self.episodes.tasks or [None] * len(self.episodes))]
         self._task = torch.tensor(per_episode, dtype=torch.long)[self._episode]
 
     def __len__(self) -> int:

@@ -49,6 +49,7 @@ class GenerativePolicy(nn.Module):
         self.config, self.slots = config, slots
         self.normalizer, self.obs_normalizer = normalizer, obs_normalizer
         self.cond = ObsTaskEncoder(config)
+        self.task_names: list[str] = []  # row i of the task table is task_names[i]
         self.register_buffer("action_mask", torch.as_tensor(slots.mask), persistent=False)
 
     # -- training ----------------------------------------------------------------------------
@@ -84,6 +85,11 @@ class GenerativePolicy(nn.Module):
         return guidance.loss(self.family, pred, target, g, t_guid, clean=a0, mask=mask,
                              step_mask=batch.get("step_mask"))
 
+    def forward(self, batch: dict[str, torch.Tensor], guidance: LatentGuidance | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """``compute_loss``: the training forward (so DistributedDataParallel can wrap it)."""
+        return self.compute_loss(batch, guidance, generator)
+
     # -- acting ------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, cond: torch.Tensor | None, batch: int,
@@ -114,11 +120,11 @@ class GenerativePolicy(nn.Module):
         return self.normalizer.inverse(real) if self.normalizer is not None else real
 
     # -- files -------------------------------------------------------------------------------
-    def save_pretrained(self, folder: str | Path) -> None:
-        """``config.json``, ``model.safetensors`` and the normalisers into ``folder``."""
+    def save_pretrained(self, folder: str | Path, extra: dict | None = None) -> None:
+        """``config.json`` (plus ``extra``), ``model.safetensors`` and the normalisers."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        meta = {"policy": asdict(self.config),
+        meta = {**(extra or {}), "policy": asdict(self.config), "task_names": self.task_names,
                 "slots": {"indices": list(self.slots.indices), "size": self.slots.size}}
         (folder / "config.json").write_text(json.dumps(meta, indent=2))
         save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()},
@@ -153,4 +159,5 @@ class GenerativePolicy(nn.Module):
             raise ConfigError(f"{folder / 'model.safetensors'}: weights do not fit config.json "
                               f"(e.g. {(wrong or sorted(state.keys() ^ expected.keys()))[:3]}).")
         policy.load_state_dict(state)
+        policy.task_names = list(meta.get("task_names", []))
         return policy

@@ -1,0 +1,45 @@
+"""``ate policy pretrain`` and ``ate finetune``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ate.finetune.config import PolicyRunConfig
+from ate.finetune.run import load_run_config, train_policy
+from ate.training.trainer import TrainResult
+
+
+def _run(config: PolicyRunConfig, resume: str | None, what: str) -> TrainResult:
+    last = None
+    if resume:
+        config, last = load_run_config(Path(resume))
+    out = last.parent if last else Path(config.out)
+    result = train_policy(config, out, resume=last)
+    state = "finished" if result.finished else "stopped"
+    print(f"{what}: {state} at step {result.step}/{result.total_steps}; best val loss "
+          f"{result.best_val:.4g}; checkpoints in {result.best} and {result.last}")
+    return result
+
+
+def policy_pretrain(config: PolicyRunConfig, resume: str | None = None) -> None:
+    """Pre-train a diffusion or flow policy on demos (--policy.kind diffusion|flow)."""
+    if config.init_from:
+        print("note: --init-from is set, so this fine-tunes; use `ate finetune` for clarity")
+    _run(config, resume, "policy pre-training")
+
+
+def finetune(config: PolicyRunConfig, resume: str | None = None) -> None:
+    """Fine-tune a pre-trained policy (--policy DIR) on target demos; with --guidance DIR
+    (a stage-2 `ate align` folder) the loss carries the Steer guidance, else it is direct
+    fine-tuning."""
+    if not config.init_from and not resume:
+        print("note: no --policy given: training from scratch on the target demos")
+    _run(config, resume, "fine-tuning" + (" with guidance" if config.guidance_from else ""))
+
+
+ALIASES = {
+    "pretrain": {"--data": "--data.path", "--kind": "--policy.kind"},
+    "finetune": {"--data": "--data.path", "--policy": "--init-from",
+                 "--guidance": "--guidance-from", "--lam": "--guidance.lam",
+                 "--clamp": "--guidance.clamp", "--sign": "--guidance.sign"},
+}

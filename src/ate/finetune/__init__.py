@@ -1,0 +1,1 @@
+"""Policy pre-training and fine-tuning, with or without the Steer guidance."""

@@ -1,0 +1,36 @@
+"""The config of ``ate policy pretrain`` and ``ate finetune``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ate.data.config import DataConfig
+from ate.policies.config import PolicyConfig
+from ate.steer.guidance import GuidanceConfig
+from ate.training.config import OptimConfig, TrainConfig
+
+
+@dataclass
+class PolicyRunConfig:
+    """Everything a policy training run reads.
+
+    Attributes:
+        data: the demos (set ``obs_key`` / ``obs_horizon`` to condition on observations).
+        policy: architecture and family; action_dim, chunk_length, obs_dim and num_tasks
+            are taken from the data.
+        optim: optimiser and schedule.
+        train: run length and device.
+        guidance: Steer settings, used when ``guidance_from`` is set.
+        guidance_from: a stage-2 ``ate align`` folder; empty = direct fine-tuning.
+        init_from: a pre-trained policy folder to fine-tune; empty = train from scratch.
+        out: output folder.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=3e-4, lr_decay=1.0))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    guidance_from: str = ""
+    init_from: str = ""
+    out: str = "runs/policy"

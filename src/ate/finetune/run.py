@@ -1,0 +1,153 @@
+"""Pre-train a policy on demos, or fine-tune a pre-trained one on a target robot's demos,
+directly or with the Steer guidance."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from ate.checkpoint import recover_folder, resolve_checkpoint
+from ate.config import from_dict, to_dict
+from ate.data.prepare import PreparedChunks, prepare_chunks
+from ate.errors import ConfigError
+from ate.finetune.config import PolicyRunConfig
+from ate.policies import DiffusionPolicy, FlowPolicy, GenerativePolicy
+from ate.steer.guidance import LatentGuidance
+from ate.training.trainer import Trainer, TrainResult
+
+log = logging.getLogger(__name__)
+
+
+class PolicyTrainer(Trainer):
+    """Trains a ``GenerativePolicy``; its loss is guided when ``guidance`` is given.
+
+    Validation always uses the plain loss, so runs with and without guidance compare.
+    """
+
+    def __init__(self, policy: GenerativePolicy, guidance: LatentGuidance | None,
+                 data: PreparedChunks, config: PolicyRunConfig, out: Path, stage: str) -> None:
+        super().__init__(policy, data, config.optim, config.train, out, stage,
+                         {"run": to_dict(config)})
+        self.policy, self.guidance = policy, guidance
+        if guidance is not None:
+            guidance.to(self.device)
+
+    def terms(self, batch: dict[str, torch.Tensor], generator: torch.Generator,
+              training: bool) -> dict[str, torch.Tensor]:
+        guidance = self.guidance if training else None
+        policy = self.model if training else self.policy
+        terms = {"loss": policy(batch, guidance, generator)}
+        if guidance is not None and guidance.last_stats is not None:
+            stats = guidance.last_stats.summary()
+            terms.update({k: torch.tensor(v) for k, v in stats.items()})
+            terms["lambda"] = torch.tensor(float(guidance.lam))
+        return terms
+
+    def write_model(self, folder: Path, meta: dict) -> None:
+        self.policy.save_pretrained(folder, meta)
+
+
+def build_policy(config: PolicyRunConfig, data: PreparedChunks) -> GenerativePolicy:
+    """A fresh policy sized for the data (seeded from ``config.train.seed``)."""
+    names = data.episodes.task_names
+    policy_cfg = replace(config.policy, action_dim=data.slots.size,
+                         chunk_length=data.train.chunk_length, obs_dim=data.episodes.obs_dim,
+                         obs_horizon=data.train.obs_horizon or config.policy.obs_horizon,
+                         num_tasks=len(names))
+    if not data.train.obs_horizon:
+        policy_cfg = replace(policy_cfg, obs_dim=0)
+    cls = DiffusionPolicy if policy_cfg.kind == "diffusion" else FlowPolicy
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.train.seed)
+        policy = cls(policy_cfg, data.slots, data.normalizer, data.obs_normalizer)
+    policy.task_names = list(names)
+    return policy
+
+
+def adapt_pretrained(policy: GenerativePolicy, data: PreparedChunks, seed: int = 0
+                     ) -> GenerativePolicy:
+    """Fit a pre-trained policy to the target data: same U, H and observations required;
+    the target's normalisers replace the pre-training ones; new tasks get new rows
+    (initialised from ``seed``)."""
+    cfg = policy.config
+    if data.slots.size != cfg.action_dim or data.train.chunk_length != cfg.chunk_length:
+        raise ConfigError(
+            f"the pre-trained policy predicts {cfg.chunk_length} x {cfg.action_dim} chunks but "
+            f"the target data gives {data.train.chunk_length} x {data.slots.size}. Set "
+            f"--data.chunk-length {cfg.chunk_length} and place the target's dims into "
+            f"{cfg.action_dim} slots (--data.slots.layout pad --data.slots.size "
+            f"{cfg.action_dim}).")
+    if cfg.obs_dim and data.episodes.obs_dim != cfg.obs_dim:
+        raise ConfigError(f"the pre-trained policy reads {cfg.obs_dim}-d observations, the "
+                          f"target data has {data.episodes.obs_dim}; set --data.obs-key.")
+    policy.slots = data.slots
+    policy.action_mask = torch.as_tensor(data.slots.mask)
+    policy.normalizer, policy.obs_normalizer = data.normalizer, data.obs_normalizer
+    new = [t for t in data.episodes.task_names if t not in policy.task_names]
+    if new:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            _grow_task_table(policy, len(policy.task_names) + len(new))
+        policy.task_names += new
+        log.info("fine-tuning: new task rows (random init) for %s", new)
+    # the data's task ids must follow the policy's table
+    ids = {t: i for i, t in enumerate(policy.task_names)}
+    for ds in (data.train, data.val):
+        if ds is not None:
+            ds.set_task_ids(ids)
+    log.info("fine-tuning: action/observation normalisers refitted on the target's train split; "
+             "real slots now %s", list(data.slots.indices))
+    return policy
+
+
+def _grow_task_table(policy: GenerativePolicy, rows: int) -> None:
+    old = policy.cond.tasks
+    if old is None:  # the condition vector would change size under the trained network
+        raise ConfigError("the pre-trained policy has no task table (it was trained without "
+                          "task labels); fine-tune it on data without task labels.")
+    table = torch.nn.Embedding(rows, policy.config.task_dim)
+    table.weight.data[:old.num_embeddings] = old.weight.data
+    policy.cond.tasks = table
+    policy.config = replace(policy.config, num_tasks=rows)
+
+
+def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
+                 until_step: int | None = None) -> TrainResult:
+    """Pre-train (no ``init_from``) or fine-tune (``init_from``), guided when
+    ``guidance_from`` is set. Writes ``out/last`` and ``out/best``."""
+    data = prepare_chunks(config.data)
+    if config.init_from:
+        policy = adapt_pretrained(GenerativePolicy.from_pretrained(
+            resolve_checkpoint(Path(config.init_from))), data, config.train.seed)
+    else:
+        policy = build_policy(config, data)
+    guidance = None
+    if config.guidance_from:
+        guidance = LatentGuidance.from_pretrained(
+            config.guidance_from, slots=data.slots.indices, policy_normalizer=data.normalizer,
+            **asdict(config.guidance))
+    stage = "finetune" if config.init_from else "pretrain"
+    if resume is None and (out / "last").exists():
+        raise ConfigError(f"{out} already holds a run. Continue it with --resume {out}, or "
+                          "choose another --out (nothing was overwritten).")
+    trainer = PolicyTrainer(policy, guidance, data, config, out, stage)
+    if resume is not None:
+        last = recover_folder(resume / "last" if (resume / "last").exists() else resume)
+        saved = GenerativePolicy.from_pretrained(last)
+        policy.load_state_dict(saved.state_dict())
+        trainer.load_state(last)
+    return trainer.fit(until_step)
+
+
+def load_run_config(resume: Path) -> tuple[PolicyRunConfig, Path]:
+    """The config a policy run was started with, and its ``last/`` folder."""
+    last = recover_folder(resume / "last" if (resume / "last").exists() else resume)
+    path = last / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{resume}: no last/config.json; pass a policy run folder.")
+    return from_dict(PolicyRunConfig, json.loads(path.read_text())["run"], str(path)), last
+
