@@ -96,3 +96,12 @@ def test_policy_training_resumes_exactly(runs, tmp_path) -> None:
     b = load_file(str(resumed.last / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+
+
+def test_checkpoints_hold_the_weight_average_and_resume_the_raw_weights(runs) -> None:
+    saved = load_file(str(runs / "guided/last/model.safetensors"))
+    state = torch.load(runs / "guided/last/trainer_state.pt", weights_only=True)
+    raw = state["raw_model"]
+    assert saved.keys() == raw.keys()
+    assert any(not torch.equal(saved[k], raw[k]) for k in saved)  # EMA != raw weights
+    assert json.loads((runs / "guided/last/config.json").read_text())["ema"] is True

@@ -23,6 +23,10 @@ class PolicyRunConfig:
         guidance: Steer settings, used when ``guidance_from`` is set.
         guidance_from: a stage-2 ``ate align`` folder; empty = direct fine-tuning.
         init_from: a pre-trained policy folder to fine-tune; empty = train from scratch.
+        ema: keep an exponential moving average of the weights (diffusers' EMAModel with
+            warm-up, as Diffusion Policy); checkpoints and validation use the average.
+        ema_power: warm-up power (decay = 1 - (1 + step)^-power, capped at ema_max_decay).
+        ema_max_decay: the decay's ceiling.
         out: output folder.
     """
 
@@ -33,4 +37,7 @@ class PolicyRunConfig:
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     guidance_from: str = ""
     init_from: str = ""
+    ema: bool = True
+    ema_power: float = 0.75
+    ema_max_decay: float = 0.9999
     out: str = "runs/policy"

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
+from diffusers.training_utils import EMAModel
 
 from ate.checkpoint import recover_folder, resolve_checkpoint
 from ate.config import from_dict, to_dict
+from ate.data.chunks import ChunkDataset
 from ate.data.prepare import PreparedChunks, prepare_chunks
 from ate.errors import ConfigError
 from ate.finetune.config import PolicyRunConfig
@@ -35,6 +39,42 @@ class PolicyTrainer(Trainer):
         self.policy, self.guidance = policy, guidance
         if guidance is not None:
             guidance.to(self.device)
+        self.ema = (EMAModel(policy.parameters(), decay=config.ema_max_decay,
+                             use_ema_warmup=True, power=config.ema_power)
+                    if config.ema else None)
+
+    def after_step(self) -> None:
+        if self.ema is not None:
+            self.ema.step(self.policy.parameters())
+
+    def extra_state(self) -> dict:
+        if self.ema is None:
+            return {}
+        # the checkpoint's model.safetensors holds the average; the raw weights resume
+        return {"raw_model": self.policy.state_dict(), "ema": self.ema.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        if self.ema is not None:
+            self.policy.load_state_dict(state["raw_model"])
+            self.ema.load_state_dict(state["ema"])
+
+    @contextmanager
+    def averaged(self) -> Iterator[None]:
+        """The EMA weights in place of the raw ones, for the duration of the block."""
+        if self.ema is None:
+            yield
+            return
+        params = list(self.policy.parameters())
+        self.ema.store(params)
+        self.ema.copy_to(params)
+        try:
+            yield
+        finally:
+            self.ema.restore(params)
+
+    def evaluate(self, dataset: ChunkDataset, max_batches: int) -> dict[str, float]:
+        with self.averaged():
+            return super().evaluate(dataset, max_batches)
 
     def terms(self, batch: dict[str, torch.Tensor], generator: torch.Generator,
               training: bool) -> dict[str, torch.Tensor]:
@@ -48,7 +88,8 @@ class PolicyTrainer(Trainer):
         return terms
 
     def write_model(self, folder: Path, meta: dict) -> None:
-        self.policy.save_pretrained(folder, meta)
+        with self.averaged():
+            self.policy.save_pretrained(folder, {**meta, "ema": self.ema is not None})
 
 
 def build_policy(config: PolicyRunConfig, data: PreparedChunks) -> GenerativePolicy:
@@ -138,8 +179,8 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
     if resume is not None:
         last = recover_folder(resume / "last" if (resume / "last").exists() else resume)
         saved = GenerativePolicy.from_pretrained(last)
-        policy.load_state_dict(saved.state_dict())
-        trainer.load_state(last)
+        policy.load_state_dict(saved.state_dict())  # the raw weights, when an EMA ran, come
+        trainer.load_state(last)                     # from trainer_state in load_state
     return trainer.fit(until_step)
 
 

@@ -125,6 +125,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_val = int(state["step"]), float(state["best_val"])
+        self.load_extra_state(state)
 
     # -- training -----------------------------------------------------------------------
     def batch_indices(self, step: int) -> list[int]:
@@ -187,6 +188,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.optim_cfg.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        self.after_step()
         return {k: v.detach() for k, v in terms.items()}
 
     def terms(self, batch: dict[str, torch.Tensor], generator: torch.Generator,
@@ -198,6 +200,16 @@ class Trainer:
     def write_model(self, folder: Path, meta: dict) -> None:
         """Write the model's own files (config.json with ``meta``, weights, normalisers)."""
         raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Called after every optimiser step (e.g. to update an EMA)."""
+
+    def extra_state(self) -> dict:
+        """More resumable state for ``trainer_state.pt`` (tensors and numbers only)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what ``extra_state`` saved."""
 
     @torch.no_grad()
     def evaluate(self, dataset: ChunkDataset, max_batches: int) -> dict[str, float]:
@@ -247,7 +259,7 @@ class Trainer:
                     "optimizer": self.optimizer.state_dict(),
                     "scheduler": self.scheduler.state_dict(),
                     "step": self.step, "best_val": self.best_val,
-                    "train_chunks": len(self.data.train)})
+                    "train_chunks": len(self.data.train), **self.extra_state()})
 
         write_folder_atomically(folder, write)
 
