@@ -27,8 +27,8 @@ from ate.data.synthetic import synthetic_episodes
 # (name, action dim, format on disk, role)
 ROBOTS = (("arm7", 7, "hdf5", "pre-training"), ("arm5", 5, "lerobot", "target"))
 PENDING = (
-    ("steer", "latent guidance in the diffusion / flow objective", "issue 4"),
-    ("fine-tune", "policy pre-training and guided fine-tuning", "issue 5"),
+    ("policies in the demo", "pre-training and (guided) fine-tuning are built (`ate policy "
+     "pretrain`, `ate finetune`) but not yet part of this demo", "issue 6"),
     ("evaluate", "Meta-World / robosuite rollouts, success-rate table and plots", "issue 6"),
 )
 
