@@ -21,15 +21,28 @@ from tests.align_helpers import tiny_config
 
 def main() -> None:
     pre, tgt, out = (Path(p) for p in sys.argv[1:4])
+    mode = sys.argv[4] if len(sys.argv) > 4 else "vae"
     torch.set_num_threads(1)
     cfg = tiny_config(pre, tgt, max_steps=4, device="cpu")
-    data = prepare_chunks(cfg.pretrain_data)
-    trainer = VAETrainer(build_vae(cfg, data), PretrainObjective(cfg.loss), data, cfg, out,
-                         "stage1")
-    start = torch.cat([p.detach().flatten() for p in trainer.vae.parameters()]).clone()
+    if mode == "vae":
+        data = prepare_chunks(cfg.pretrain_data)
+        trainer = VAETrainer(build_vae(cfg, data), PretrainObjective(cfg.loss), data, cfg, out,
+                             "stage1")
+    else:  # a guided flow policy
+        from ate.finetune.config import PolicyRunConfig
+        from ate.finetune.run import PolicyTrainer, build_policy
+        from ate.policies import PolicyConfig
+        from ate.steer import LatentGuidance
+
+        run = PolicyRunConfig(data=cfg.target_data, optim=cfg.optim, train=cfg.train,
+                              policy=PolicyConfig(kind="flow", width=16, layers=1, heads=2))
+        data = prepare_chunks(run.data)
+        guidance = LatentGuidance(build_vae(cfg, data))
+        trainer = PolicyTrainer(build_policy(run, data), guidance, data, run, out, "finetune")
+    start = torch.cat([p.detach().flatten() for p in trainer.net.parameters()]).clone()
     result = trainer.fit()
     # each process's own live parameters: moved from the start, and equal across processes
-    params = torch.cat([p.detach().flatten() for p in trainer.vae.parameters()])
+    params = torch.cat([p.detach().flatten() for p in trainer.net.parameters()])
     assert not torch.equal(params, start)
     gathered = [torch.zeros(2, dtype=torch.float64) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, torch.tensor([params.double().sum(), float(result.step)],

@@ -179,13 +179,14 @@ def test_encoder_is_deterministic_and_differentiable_when_frozen(robots) -> None
     assert all(p.grad is None for p in vae.parameters())
 
 
-def test_two_process_data_parallel_stays_in_sync(robots, tmp_path) -> None:
+@pytest.mark.parametrize("mode", ["vae", "policy"])
+def test_two_process_data_parallel_stays_in_sync(robots, tmp_path, mode) -> None:
     worker = Path(__file__).parent / "ddp_worker.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
          "--master-port", str(29_500 + os.getpid() % 1000), str(worker), str(robots[0]),
-         str(robots[1]), str(tmp_path / "ddp")],
+         str(robots[1]), str(tmp_path / "ddp"), mode],
         capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RESULT world=2 steps=[4, 4] in_sync=True" in result.stdout

@@ -36,7 +36,7 @@ def runs(request, tmp_path_factory):
     vae.save_pretrained(root / "stage2/best", {"slots": {"indices": [0, 1, 2, 3], "size": 4}})
     target = load_episodes(root / "tgt")
     Normalizer.fit(target.actions).save(root / "stage2/best/normalizer.json")
-    assert main(["policy", "pretrain", "--data", str(root / "pre"), "--kind", request.param,
+    assert main(["policy", "pretrain", "--data", str(root / "pre"), "--policy", request.param,
                  "--out", str(root / "pretrained"), *COMMON]) == 0
     for name, extra in (("direct", []), ("guided", ["--guidance", str(root / "stage2"),
                                                       "--lam", "2", "--clamp", "0.1"])):

@@ -38,7 +38,7 @@ def finetune(config: PolicyRunConfig, resume: str | None = None) -> None:
 
 
 ALIASES = {
-    "pretrain": {"--data": "--data.path", "--kind": "--policy.kind"},
+    "pretrain": {"--data": "--data.path", "--policy": "--policy.kind", "--kind": "--policy.kind"},
     "finetune": {"--data": "--data.path", "--policy": "--init-from",
                  "--guidance": "--guidance-from", "--lam": "--guidance.lam",
                  "--clamp": "--guidance.clamp", "--sign": "--guidance.sign"},
