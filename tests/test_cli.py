@@ -65,6 +65,7 @@ def test_console_script_runs_demo(tmp_path) -> None:
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "alignment: target latents" in result.stdout
+    assert "direct fine-tuning" in result.stdout and "ATE (paper sign)" in result.stdout
     assert "not built yet" in result.stdout
     assert load_episodes(tmp_path / "data/arm5").format == "lerobot"
     report = json.loads((tmp_path / "align/report/report.json").read_text())

@@ -105,3 +105,15 @@ def test_checkpoints_hold_the_weight_average_and_resume_the_raw_weights(runs) ->
     assert saved.keys() == raw.keys()
     assert any(not torch.equal(saved[k], raw[k]) for k in saved)  # EMA != raw weights
     assert json.loads((runs / "guided/last/config.json").read_text())["ema"] is True
+
+
+def test_task_labels_are_ignored_by_a_policy_without_a_task_table(tmp_path, capsys) -> None:
+    write_hdf5_episodes(tmp_path / "pre", synthetic_episodes(6, 6, length=(20, 30)))
+    write_hdf5_episodes(tmp_path / "tgt", synthetic_episodes(6, 6, length=(20, 30)),
+                        tasks=["lift"] * 6)
+    assert main(["policy", "pretrain", "--data", str(tmp_path / "pre"), "--policy", "flow",
+                 "--out", str(tmp_path / "pre_run"), *COMMON]) == 0
+    assert main(["finetune", "--policy", str(tmp_path / "pre_run"), "--data",
+                 str(tmp_path / "tgt"), "--out", str(tmp_path / "ft"), *COMMON]) == 0
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long log lines
+    assert "['lift'] are ignored" in err

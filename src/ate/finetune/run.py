@@ -129,6 +129,10 @@ def adapt_pretrained(policy: GenerativePolicy, data: PreparedChunks, seed: int =
     policy.action_mask = torch.as_tensor(data.slots.mask)
     policy.normalizer, policy.obs_normalizer = data.normalizer, data.obs_normalizer
     new = [t for t in data.episodes.task_names if t not in policy.task_names]
+    if new and policy.cond.tasks is None:
+        log.warning("the pre-trained policy takes no task input: the target's task labels "
+                    "%s are ignored", new)
+        new = []
     if new:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
