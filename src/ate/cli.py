@@ -19,7 +19,14 @@ from rich.logging import RichHandler
 from ate import __version__
 from ate.align.config import AlignConfig
 from ate.commands.align import ALIASES, align_adapt, align_pretrain, align_report, align_run
-from ate.commands.data import PrepareConfig, data_convert, data_inspect, data_prepare, data_synth
+from ate.commands.data import (
+    PrepareConfig,
+    data_convert,
+    data_generate,
+    data_inspect,
+    data_prepare,
+    data_synth,
+)
 from ate.commands.demo import demo
 from ate.commands.policy import ALIASES as POLICY_ALIASES
 from ate.commands.policy import finetune, policy_pretrain
@@ -71,7 +78,7 @@ class ConfigCommand:
 Command = Callable[..., object] | ConfigCommand
 GROUPS: dict[str, Command | dict[str, Command]] = {
     "data": {"inspect": data_inspect, "prepare": ConfigCommand(PrepareConfig, data_prepare),
-             "convert": data_convert, "synth": data_synth},
+             "convert": data_convert, "generate": data_generate, "synth": data_synth},
     "align": {
         "pretrain": ConfigCommand(AlignConfig, align_pretrain, ALIASES["pretrain"],
                                   {"--resume": str}),
@@ -95,6 +102,7 @@ commands:
   data inspect PATH     summarise a dataset (any supported format); --json for JSON
   data prepare          split, normalise and chunk as training will (--config FILE)
   data convert SRC      rewrite a dataset as HDF5 episodes or LeRobot v3.0
+  data generate --suite metaworld --tasks T ... --episodes N --out DIR   expert demos
   data synth            write smooth synthetic two-robot demo data
   align pretrain --data PRETRAIN        stage-1 VAE and latent prior
   align adapt --data TARGET --prior DIR  stage-2 VAE aligned to the prior

@@ -96,6 +96,7 @@ def data_convert(
     out: str,
     to: Literal["hdf5", "lerobot"] = "lerobot",
     action_key: str | None = None,
+    obs_key: str | None = None,
     format: str = "auto",
     fps: float = 10.0,
 ) -> None:
@@ -108,10 +109,12 @@ def data_convert(
         out: folder to write; must not exist.
         to: target format.
         action_key: source array / column (default: the format's own).
+        obs_key: also carry this observation array (written as ``observations/state`` in
+            HDF5, ``observation.state`` in LeRobot).
         format: source format, or auto.
         fps: frame rate written to LeRobot's info.json.
     """
-    episodes = load_episodes(src, action_key=action_key, format=format)
+    episodes = load_episodes(src, action_key=action_key, obs_key=obs_key, format=format)
     dest = Path(out)
     if dest.exists():
         raise DataError(f"{dest}: already exists; choose a new --out.")
@@ -122,10 +125,17 @@ def data_convert(
 
 def write_dataset(episodes: Episodes, out: Path, to: Literal["hdf5", "lerobot"],
                   fps: float = 10.0) -> None:
-    """Write ``episodes`` (splits included) in the release HDF5 layout or LeRobot v3.0."""
+    """Write ``episodes`` (splits, observations and task names included) in the release HDF5
+    layout or LeRobot v3.0."""
     arrays = [episodes.episode(i) for i in range(len(episodes))]
+    obs = None
+    if episodes.observations is not None:
+        starts = episodes.starts
+        obs = [episodes.observations[starts[i]:episodes.ends[i]] for i in range(len(episodes))]
+    tasks = ([t or "default" for t in episodes.tasks] if episodes.tasks is not None else None)
     if to == "hdf5":
-        write_episode_files(out, arrays, split=episodes.splits)
+        write_episode_files(out, arrays, split=episodes.splits, tasks=tasks,
+                            extra=[{"observations/state": o} for o in obs] if obs else None)
         return
     # LeRobot splits are index ranges: put train episodes first, val after.
     order = sorted(range(len(arrays)), key=lambda i: episodes.splits[i] == "val")
@@ -133,7 +143,47 @@ def write_dataset(episodes: Episodes, out: Path, to: Literal["hdf5", "lerobot"],
     splits = {"train": f"0:{n_train}"}
     if n_train < len(arrays):
         splits["val"] = f"{n_train}:{len(arrays)}"
-    write_lerobot(out, [arrays[i] for i in order], fps=fps, splits=splits)
+    write_lerobot(out, [arrays[i] for i in order], fps=fps, splits=splits,
+                  tasks=[tasks[i] for i in order] if tasks else None,
+                  extra=[{"observation.state": obs[i]} for i in order] if obs else None)
+
+
+def data_generate(
+    out: str,
+    suite: Literal["metaworld"] = "metaworld",
+    tasks: tuple[str, ...] = ("reach-v3", "push-v3"),
+    episodes: int = 10,
+    seed: int = 0,
+    workers: int = 1,
+) -> None:
+    """Record scripted-expert demos in a simulator (the `sim` extra); resumable.
+
+    Writes out/<task>/episode_<i>.hdf5 (action, observations/state, task and seed
+    attributes), keeping successful episodes only; read them with
+    `--obs-key observations/state`.
+
+    Args:
+        out: output folder; episodes already there are kept and counted.
+        suite: simulator suite.
+        tasks: task names (Meta-World: reach-v3, push-v3, ...).
+        episodes: successful demos per task.
+        seed: demo seeds derive from it (evaluation seeds never overlap them).
+        workers: tasks generated in parallel processes.
+    """
+    from ate.sim.generate import generate
+
+    reports = generate(suite, list(tasks), episodes, Path(out), seed, workers)
+    table = Table(title=f"{suite} demos in {out}")
+    for col in ("task", "kept", "reused", "new attempts", "expert success"):
+        table.add_column(col, justify="right")
+    for r in reports:
+        table.add_row(r.task, str(r.kept), str(r.reused), str(r.attempts),
+                      f"{r.expert_success:.0%}" if r.attempts else "-")
+    Console().print(table)
+    short = [r.task for r in reports if r.kept < episodes]
+    if short:
+        raise DataError(f"the expert solved too few episodes of {short} within 3x the "
+                        "requested attempts; run again (it resumes) or lower --episodes.")
 
 
 def data_synth(

@@ -1,0 +1,38 @@
+"""The small environment interface every suite's wrapper offers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+Expert = Callable[[np.ndarray], np.ndarray]
+
+
+class RolloutEnv(Protocol):
+    """One task of one robot: seeded resets, steps that report success.
+
+    Attributes:
+        task: the task's name.
+        action_dim: D.
+        obs_dim: S.
+        max_steps: the episode's step limit.
+    """
+
+    task: str
+    action_dim: int
+    obs_dim: int
+    max_steps: int
+
+    def reset(self, seed: int) -> np.ndarray:
+        """Start an episode whose initial state is a function of ``seed``; (S,) observation."""
+        ...
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, bool, bool]:
+        """Apply a (D,) action; returns (observation, success, done)."""
+        ...
+
+    def expert(self) -> Expert:
+        """A scripted expert for this task: observation -> action."""
+        ...

@@ -1,0 +1,115 @@
+"""Scripted-expert demonstrations, written as one HDF5 file per episode (release layout,
+plus observations and the task name), resumable and parallel over tasks.
+
+Layout: ``out/<task>/episode_<i>.hdf5`` with ``action`` (n, D), ``observations/state``
+(n, S), root attributes ``task`` and ``seed``. Only successful episodes are kept. Demo seeds
+are ``seed * 1_000_000 + task_index * 10_000 + attempt``; evaluation uses seeds from
+``EVAL_SEED_BASE`` up, so the two never overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ate.sim.env import RolloutEnv
+
+log = logging.getLogger(__name__)
+
+EVAL_SEED_BASE = 10**9
+
+
+@dataclass
+class TaskReport:
+    """How one task's generation went."""
+
+    task: str
+    kept: int
+    attempts: int
+    reused: int
+
+    @property
+    def expert_success(self) -> float:
+        """Share of new attempts the expert solved."""
+        new = self.attempts
+        return (self.kept - self.reused) / new if new else float("nan")
+
+
+def make_env(suite: str, task: str) -> RolloutEnv:
+    """The wrapper of ``suite`` for ``task``."""
+    if suite == "metaworld":
+        from ate.sim.metaworld_env import MetaWorldEnv
+
+        return MetaWorldEnv(task)
+    raise ValueError(f"suite {suite!r} unknown; available: metaworld")
+
+
+def rollout(env: RolloutEnv, policy: Callable[[np.ndarray], np.ndarray], seed: int
+            ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """One episode: (actions (n, D), observations (n, S), success). Observation t is the one
+    action t was chosen from."""
+    obs = env.reset(seed)
+    actions, observations = [], []
+    for _ in range(env.max_steps):
+        action = policy(obs)
+        observations.append(obs)
+        actions.append(action)
+        obs, success, done = env.step(action)
+        if done:
+            return np.asarray(actions), np.asarray(observations), success
+    return np.asarray(actions), np.asarray(observations), False
+
+
+def generate_task(suite: str, task: str, task_index: int, episodes: int, out: Path,
+                  seed: int = 0, max_attempts: int | None = None) -> TaskReport:
+    """Write ``episodes`` successful expert demos of one task (episode files already there
+    are kept and counted)."""
+    folder = out / task
+    folder.mkdir(parents=True, exist_ok=True)
+    base = seed * 1_000_000 + task_index * 10_000
+    existing = sorted(folder.glob("episode_*.hdf5"))
+    reused = len(existing)
+    first = 0  # a resumed run continues after the last seed it used
+    for path in existing:
+        with h5py.File(path, "r") as f:
+            first = max(first, int(f.attrs.get("seed", base)) - base + 1)
+    kept, attempts = reused, 0
+    env = make_env(suite, task)
+    expert = env.expert()
+    limit = max_attempts or 3 * episodes
+    while kept < episodes and attempts < limit:
+        demo_seed = base + first + attempts
+        actions, observations, success = rollout(env, expert, demo_seed)
+        attempts += 1
+        if not success:
+            continue
+        path = folder / f"episode_{kept}.hdf5"
+        tmp = path.with_suffix(".hdf5.tmp")
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("action", data=actions.astype(np.float32))
+            f.create_dataset("observations/state", data=observations.astype(np.float32))
+            f.attrs["task"] = task
+            f.attrs["seed"] = demo_seed
+        tmp.replace(path)
+        kept += 1
+    return TaskReport(task, kept, attempts, reused)
+
+
+def generate(suite: str, tasks: Sequence[str], episodes: int, out: Path, seed: int = 0,
+             workers: int = 1) -> list[TaskReport]:
+    """Generate demos for every task, ``workers`` tasks at a time (processes)."""
+    args = [(suite, t, i, episodes, out, seed) for i, t in enumerate(tasks)]
+    if workers <= 1:
+        return [generate_task(*a) for a in args]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_generate_task_star, args))
+
+
+def _generate_task_star(args: tuple) -> TaskReport:
+    return generate_task(*args)

@@ -1,0 +1,77 @@
+"""Meta-World tasks (Sawyer arm, 4-d actions in [-1, 1], 39-d observations), goal-observable
+so that its scripted experts (``metaworld.policies``) can read the goal from obs[36:39].
+
+``reset(seed=)`` of the environment is ignored by Meta-World: each reset builds the task
+with the seed in its constructor and lets it draw a fresh, seeded object placement.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ate.errors import ConfigError
+from ate.sim.env import Expert
+
+
+def _quiet() -> None:
+    # scripted experts warn "Constant(s) may be too high" on every call
+    warnings.filterwarnings("ignore", message=".*Constant\\(s\\) may be too high.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="gymnasium")
+
+
+def task_names() -> list[str]:
+    """All Meta-World v3 task names (``reach-v3`` ...)."""
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
+
+    return sorted(k.removesuffix("-goal-observable") for k in
+                  ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE)
+
+
+class MetaWorldEnv:
+    """One Meta-World task behind the ``RolloutEnv`` interface.
+
+    Args:
+        task: e.g. ``"reach-v3"``.
+        max_steps: step limit (Meta-World's own: 500).
+    """
+
+    action_dim = 4
+    obs_dim = 39
+
+    def __init__(self, task: str, max_steps: int = 500) -> None:
+        _quiet()
+        from metaworld.env_dict import ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
+
+        key = f"{task}-goal-observable"
+        if key not in ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE:
+            raise ConfigError(f"Meta-World has no task '{task}'; e.g. {task_names()[:5]}.")
+        self.task, self.max_steps = task, max_steps
+        self._cls = ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE[key]
+        self._env = None
+        self._steps = 0
+
+    def reset(self, seed: int) -> np.ndarray:
+        env = self._cls(seed=seed)
+        env._freeze_rand_vec = False
+        env.seeded_rand_vec = True
+        self._env, self._steps = env, 0
+        obs, _ = env.reset()
+        return np.asarray(obs, dtype=np.float32)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, bool, bool]:
+        if self._env is None:
+            raise RuntimeError("call reset(seed) before step")
+        obs, _, terminated, truncated, info = self._env.step(
+            np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0))
+        self._steps += 1
+        success = bool(info.get("success", False))
+        done = success or terminated or truncated or self._steps >= self.max_steps
+        return np.asarray(obs, dtype=np.float32), success, done
+
+    def expert(self) -> Expert:
+        from metaworld.policies import ENV_POLICY_MAP
+
+        policy = ENV_POLICY_MAP[self.task]()
+        return lambda obs: np.asarray(policy.get_action(obs), dtype=np.float32)
