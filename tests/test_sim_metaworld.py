@@ -50,3 +50,49 @@ def test_convert_carries_observations_and_tasks(tmp_path) -> None:
     b = load_episodes(tmp_path / "lr", obs_key="observation.state")
     np.testing.assert_array_equal(a.observations, b.observations)
     assert b.tasks == ["reach-v3", "reach-v3"]
+
+
+class _ExpertAsPolicy:
+    """The scripted expert behind the policy interface: a chunk of its action repeated."""
+
+    def __init__(self, env: MetaWorldEnv, horizon: int = 4) -> None:
+        import types
+
+        self.expert, self.horizon = env.expert(), horizon
+        self.config = types.SimpleNamespace(obs_horizon=2, obs_dim=39, num_tasks=0)
+
+    def act(self, obs, task, batch, generator):
+        import torch
+
+        assert obs.shape == (1, 2, 39)  # the observation history reaches the policy
+        action = self.expert(obs[0, -1].numpy())
+        return torch.as_tensor(np.repeat(action[None, None], self.horizon, axis=1))
+
+
+def test_closed_loop_rollout_with_the_expert_succeeds() -> None:
+    from ate.bench.rollout import run_episode
+    from ate.bench.stats import success_interval
+
+    env = MetaWorldEnv("reach-v3")
+    wins = [run_episode(env, _ExpertAsPolicy(env), -1, seed, execute=1) for seed in (10, 11)]
+    assert all(wins)
+    lo, hi = success_interval(2, 2)
+    assert 0.15 < lo < 0.16 and hi == 1.0  # exact Clopper-Pearson for 2/2
+
+
+def test_eval_command_on_a_trained_policy(tmp_path) -> None:
+    import json
+
+    assert main(["data", "generate", "--out", str(tmp_path / "mw"), "--tasks", "reach-v3",
+                 "--episodes", "3"]) == 0
+    assert main(["policy", "pretrain", "--data", str(tmp_path / "mw"), "--policy", "flow",
+                 "--out", str(tmp_path / "pol"), "--data.obs-key", "observations/state",
+                 "--data.obs-horizon", "2", "--data.chunk-length", "8", "--policy.width", "32",
+                 "--policy.layers", "1", "--train.max-steps", "3", "--optim.batch-size", "16",
+                 "--data.val-fraction", "0.0"]) == 0
+    assert main(["eval", "--policy", str(tmp_path / "pol"), "--tasks", "reach-v3",
+                 "--episodes", "2", "--max-steps", "16", "--workers", "1",
+                 "--out", str(tmp_path / "ev")]) == 0
+    result = json.loads((tmp_path / "ev/results.json").read_text())["tasks"][0]
+    assert result["episodes"] == 2 and 0 <= result["successes"] <= 2
+    assert 0.0 <= result["interval"][0] <= result["rate"] <= result["interval"][1] <= 1.0

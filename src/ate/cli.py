@@ -28,6 +28,7 @@ from ate.commands.data import (
     data_synth,
 )
 from ate.commands.demo import demo
+from ate.commands.evaluate import evaluate_policy
 from ate.commands.policy import ALIASES as POLICY_ALIASES
 from ate.commands.policy import finetune, policy_pretrain
 from ate.config import parse_cli
@@ -91,6 +92,7 @@ GROUPS: dict[str, Command | dict[str, Command]] = {
                                          POLICY_ALIASES["pretrain"], {"--resume": str})},
     "finetune": ConfigCommand(PolicyRunConfig, finetune, POLICY_ALIASES["finetune"],
                               {"--resume": str}),
+    "eval": evaluate_policy,
     "demo": demo,
 }
 
@@ -110,6 +112,7 @@ commands:
   align report --stage1 DIR --stage2 DIR alignment report (report.json, plots)
   policy pretrain --data DEMOS [--kind diffusion|flow]   pre-train a policy
   finetune --policy DIR --data TARGET [--guidance STAGE2 --lam 2 --clamp 0.1 --sign paper]
+  eval --policy DIR --suite metaworld --tasks T ... --episodes 50   success rates
   demo                  the main job on a built-in default (runs what exists so far)
 
 Run `ate COMMAND --help` for a command's options.

@@ -1,0 +1,1 @@
+"""Protocols, rollouts and success statistics."""
