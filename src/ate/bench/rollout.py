@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ate.bench.stats import success_interval
 from ate.policies import GenerativePolicy
 from ate.sim.env import RolloutEnv
 from ate.sim.generate import EVAL_SEED_BASE, make_env
+from ate.sim.parallel import map_processes
 
 
 @dataclass
@@ -84,12 +84,5 @@ def evaluate(policy_dir: str, suite: str, tasks: Sequence[str], episodes: int,
              execute: int = 8, workers: int = 1, max_steps: int | None = None
              ) -> list[TaskResult]:
     """``evaluate_task`` for every task, ``workers`` processes at a time."""
-    args = [(policy_dir, suite, t, episodes, execute, EVAL_SEED_BASE, max_steps) for t in tasks]
-    if workers <= 1:
-        return [evaluate_task(*a) for a in args]
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_evaluate_star, args))
-
-
-def _evaluate_star(args: tuple) -> TaskResult:
-    return evaluate_task(*args)
+    calls = [(policy_dir, suite, t, episodes, execute, EVAL_SEED_BASE, max_steps) for t in tasks]
+    return map_processes(evaluate_task, calls, workers)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import h5py
 import numpy as np
 
 from ate.sim.env import RolloutEnv
+from ate.sim.parallel import map_processes
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +104,5 @@ def generate_task(suite: str, task: str, task_index: int, episodes: int, out: Pa
 def generate(suite: str, tasks: Sequence[str], episodes: int, out: Path, seed: int = 0,
              workers: int = 1) -> list[TaskReport]:
     """Generate demos for every task, ``workers`` tasks at a time (processes)."""
-    args = [(suite, t, i, episodes, out, seed) for i, t in enumerate(tasks)]
-    if workers <= 1:
-        return [generate_task(*a) for a in args]
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_generate_task_star, args))
-
-
-def _generate_task_star(args: tuple) -> TaskReport:
-    return generate_task(*args)
+    calls = [(suite, t, i, episodes, out, seed) for i, t in enumerate(tasks)]
+    return map_processes(generate_task, calls, workers)
