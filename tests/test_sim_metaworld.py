@@ -9,7 +9,7 @@ pytest.importorskip("metaworld")
 
 from ate.cli import main
 from ate.data import load_episodes
-from ate.sim.generate import rollout
+from ate.sim.env import rollout
 from ate.sim.metaworld_env import MetaWorldEnv
 
 
@@ -64,18 +64,24 @@ class _ExpertAsPolicy:
     def act(self, obs, task, batch, generator):
         import torch
 
-        assert obs.shape == (1, 2, 39)  # the observation history reaches the policy
-        action = self.expert(obs[0, -1].numpy())
-        return torch.as_tensor(np.repeat(action[None, None], self.horizon, axis=1))
+        assert obs.shape[1:] == (2, 39)  # the observation history reaches the policy
+        action = np.stack([self.expert(o[-1].numpy()) for o in obs])
+        return torch.as_tensor(np.repeat(action[:, None], self.horizon, axis=1))
 
 
 def test_closed_loop_rollout_with_the_expert_succeeds() -> None:
-    from ate.bench.rollout import run_episode
+    from ate.bench.rollout import run_episodes
     from ate.bench.stats import success_interval
 
-    env = MetaWorldEnv("reach-v3")
-    wins = [run_episode(env, _ExpertAsPolicy(env), -1, seed, execute=1) for seed in (10, 11)]
-    assert all(wins)
+    # three seeds through two lock-step envs: the batch refills a finished slot
+    envs = [MetaWorldEnv("reach-v3"), MetaWorldEnv("reach-v3")]
+    wins = run_episodes(envs, _ExpertAsPolicy(envs[0]), 0, [10, 11, 12], execute=1)
+    assert wins == [True, True, True]
+    # a policy that never moves does not reach (the goal is away from the start)
+    frozen = _ExpertAsPolicy(envs[0])
+    frozen.expert = lambda obs: np.zeros(4, np.float32)
+    envs[0].max_steps = envs[1].max_steps = 60
+    assert run_episodes(envs, frozen, 0, [10, 11], execute=4) == [False, False]
     lo, hi = success_interval(2, 2)
     assert 0.15 < lo < 0.16 and hi == 1.0  # exact Clopper-Pearson for 2/2
 

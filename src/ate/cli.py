@@ -18,7 +18,9 @@ from rich.logging import RichHandler
 
 from ate import __version__
 from ate.align.config import AlignConfig
+from ate.bench.config import BenchConfig
 from ate.commands.align import ALIASES, align_adapt, align_pretrain, align_report, align_run
+from ate.commands.bench import bench_command
 from ate.commands.data import (
     PrepareConfig,
     data_convert,
@@ -93,6 +95,7 @@ GROUPS: dict[str, Command | dict[str, Command]] = {
     "finetune": ConfigCommand(PolicyRunConfig, finetune, POLICY_ALIASES["finetune"],
                               {"--resume": str}),
     "eval": evaluate_policy,
+    "bench": ConfigCommand(BenchConfig, bench_command, {}, {"--quick": bool}),
     "demo": demo,
 }
 
@@ -104,7 +107,7 @@ commands:
   data inspect PATH     summarise a dataset (any supported format); --json for JSON
   data prepare          split, normalise and chunk as training will (--config FILE)
   data convert SRC      rewrite a dataset as HDF5 episodes or LeRobot v3.0
-  data generate --suite metaworld --tasks T ... --episodes N --out DIR   expert demos
+  data generate --suite metaworld|robosuite --tasks T ... --episodes N --out DIR   demos
   data synth            write smooth synthetic two-robot demo data
   align pretrain --data PRETRAIN        stage-1 VAE and latent prior
   align adapt --data TARGET --prior DIR  stage-2 VAE aligned to the prior
@@ -113,6 +116,7 @@ commands:
   policy pretrain --data DEMOS [--kind diffusion|flow]   pre-train a policy
   finetune --policy DIR --data TARGET [--guidance STAGE2 --lam 2 --clamp 0.1 --sign paper]
   eval --policy DIR --suite metaworld --tasks T ... --episodes 50   success rates
+  bench --suite metaworld|robosuite|all [--quick]   the benchmark protocol, results.md
   demo                  the main job on a built-in default (runs what exists so far)
 
 Run `ate COMMAND --help` for a command's options.

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ate.bench.stats import success_interval
+from ate.errors import ConfigError
 from ate.policies import GenerativePolicy
 from ate.sim.env import RolloutEnv
 from ate.sim.generate import EVAL_SEED_BASE, make_env
@@ -30,6 +31,8 @@ class TaskResult:
     task: str
     successes: int
     episodes: int
+    robot: str = ""
+    outcomes: list[bool] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -42,47 +45,94 @@ class TaskResult:
         return success_interval(self.successes, self.episodes)
 
 
-def run_episode(env: RolloutEnv, policy: GenerativePolicy, task_id: int, seed: int,
-                execute: int) -> bool:
-    """One closed-loop episode of a ``GenerativePolicy``; True on success."""
-    obs = env.reset(seed)
+@dataclass
+class _Slot:
+    """One environment of a lock-step batch and the episode it is running."""
+
+    env: RolloutEnv
+    seed: int = -1
+    steps: int = 0
+    history: deque | None = None
+    queue: list = field(default_factory=list)
+
+
+def run_episodes(envs: Sequence[RolloutEnv], policy: GenerativePolicy, task_id: int,
+                 seeds: Sequence[int], execute: int) -> list[bool]:
+    """Closed-loop episodes for ``seeds`` (one per seed), run in lock step over ``envs``
+    so that every re-planning is one batched ``policy.act`` call. Returns success per seed.
+
+    The result for a seed does not depend on the number of envs except through the
+    sampling noise, which is drawn from one generator seeded with ``seeds[0]``.
+    """
     horizon = max(policy.config.obs_horizon, 1)
-    history = deque([obs] * horizon, maxlen=horizon)
-    gen = torch.Generator().manual_seed(seed)
-    steps = 0
-    while steps < env.max_steps:
-        o = torch.as_tensor(np.stack(history))[None] if policy.config.obs_dim else None
-        task = torch.tensor([task_id]) if policy.config.num_tasks else None
-        chunk = policy.act(o, task, batch=1, generator=gen)[0].numpy()
-        for action in chunk[:execute]:
-            obs, success, done = env.step(action)
-            history.append(obs)
-            steps += 1
-            if success:
-                return True
-            if done:
-                return False
-    return False
+    gen = torch.Generator().manual_seed(int(seeds[0]) if len(seeds) else 0)
+    todo = list(enumerate(seeds))[::-1]
+    results: dict[int, bool] = {}
+    index: dict[int, int] = {}
+    slots = [_Slot(env) for env in envs]
+
+    def start(slot: _Slot) -> bool:
+        if not todo:
+            return False
+        i, seed = todo.pop()
+        obs = slot.env.reset(int(seed))
+        slot.seed, slot.steps, slot.queue = int(seed), 0, []
+        slot.history = deque([obs] * horizon, maxlen=horizon)
+        index[id(slot)] = i
+        return True
+
+    active = [s for s in slots if start(s)]
+    while active:
+        plan = [s for s in active if not s.queue]
+        if plan:
+            obs = (torch.as_tensor(np.stack([np.stack(s.history) for s in plan]))
+                   if policy.config.obs_dim else None)
+            task = torch.full((len(plan),), task_id) if policy.config.num_tasks else None
+            chunks = policy.act(obs, task, batch=len(plan), generator=gen).numpy()
+            for s, chunk in zip(plan, chunks, strict=True):
+                s.queue = list(chunk[:execute])
+        still = []
+        for s in active:
+            obs, success, done = s.env.step(s.queue.pop(0))
+            s.history.append(obs)
+            s.steps += 1
+            if success or done or s.steps >= s.env.max_steps:
+                results[index[id(s)]] = bool(success)
+                if start(s):
+                    still.append(s)
+            else:
+                still.append(s)
+        active = still
+    return [results[i] for i in range(len(seeds))]
 
 
 def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute: int,
-                  first_seed: int = EVAL_SEED_BASE, max_steps: int | None = None
-                  ) -> TaskResult:
-    """Success of a saved policy on one task over ``episodes`` seeded episodes."""
+                  first_seed: int = EVAL_SEED_BASE, max_steps: int | None = None,
+                  batch: int = 50, robot: str | None = None) -> TaskResult:
+    """Success of a saved policy on one task over ``episodes`` seeded episodes, ``batch``
+    environments in lock step."""
     torch.set_num_threads(1)
     policy = GenerativePolicy.from_pretrained(Path(policy_dir))
-    env = make_env(suite, task)
-    if max_steps:
-        env.max_steps = max_steps
-    task_id = policy.task_names.index(task) if task in policy.task_names else -1
-    wins = sum(run_episode(env, policy, task_id, first_seed + i, execute)
-               for i in range(episodes))
-    return TaskResult(task, int(wins), episodes)
+    if task not in policy.task_names and policy.config.num_tasks:
+        raise ConfigError(f"{policy_dir} was not trained on task '{task}' (it knows "
+                          f"{policy.task_names}); fine-tune it on demos of that task first.")
+    envs = []
+    for _ in range(max(1, min(batch, episodes))):
+        env = make_env(suite, task, robot)
+        if max_steps:
+            env.max_steps = max_steps
+        envs.append(env)
+    task_id = policy.task_names.index(task) if policy.config.num_tasks else 0
+    seeds = [first_seed + i for i in range(episodes)]
+    outcomes = run_episodes(envs, policy, task_id, seeds, execute)
+    return TaskResult(task, sum(outcomes), episodes, robot or "", outcomes)
 
 
 def evaluate(policy_dir: str, suite: str, tasks: Sequence[str], episodes: int,
-             execute: int = 8, workers: int = 1, max_steps: int | None = None
-             ) -> list[TaskResult]:
-    """``evaluate_task`` for every task, ``workers`` processes at a time."""
-    calls = [(policy_dir, suite, t, episodes, execute, EVAL_SEED_BASE, max_steps) for t in tasks]
+             execute: int = 8, workers: int = 1, max_steps: int | None = None,
+             robots: Sequence[str] = (), batch: int = 50) -> list[TaskResult]:
+    """``evaluate_task`` for every task (and robot), ``workers`` processes at a time."""
+    pairs = [(t, r) for r in (robots or [None]) for t in tasks]
+    calls = [(policy_dir, suite, t, episodes, execute, EVAL_SEED_BASE, max_steps, batch, r)
+             for t, r in pairs]
     return map_processes(evaluate_task, calls, workers)

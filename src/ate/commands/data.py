@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,7 +21,7 @@ from ate.data.load import load_episodes
 from ate.data.prepare import prepare_chunks
 from ate.data.summary import summarize
 from ate.data.synthetic import synthetic_episodes
-from ate.errors import DataError
+from ate.errors import ConfigError, DataError
 
 
 def data_inspect(
@@ -150,40 +151,54 @@ def write_dataset(episodes: Episodes, out: Path, to: Literal["hdf5", "lerobot"],
 
 def data_generate(
     out: str,
-    suite: Literal["metaworld"] = "metaworld",
+    suite: Literal["metaworld", "robosuite"] = "metaworld",
     tasks: tuple[str, ...] = ("reach-v3", "push-v3"),
+    robots: tuple[str, ...] = (),
     episodes: int = 10,
     seed: int = 0,
     workers: int = 1,
+    format: Literal["hdf5", "lerobot"] = "hdf5",
 ) -> None:
     """Record scripted-expert demos in a simulator (the `sim` extra); resumable.
 
-    Writes out/<task>/episode_<i>.hdf5 (action, observations/state, task and seed
-    attributes), keeping successful episodes only; read them with
-    `--obs-key observations/state`.
+    Writes out/<task>/episode_<i>.hdf5 (robosuite: out/<robot>/<task>/...) with action,
+    observations/state, and task, seed (and robot) attributes, keeping successful episodes
+    only; read them with `--obs-key observations/state`. With `--format lerobot` the
+    episodes are recorded in out/hdf5 and the whole set is written as a LeRobot v3.0 dataset
+    to out/lerobot at the end.
 
     Args:
         out: output folder; episodes already there are kept and counted.
         suite: simulator suite.
-        tasks: task names (Meta-World: reach-v3, push-v3, ...).
-        episodes: successful demos per task.
+        tasks: task names (Meta-World: reach-v3, push-v3, ...; robosuite: Lift, Stack).
+        robots: robosuite arms (Panda, Sawyer, IIWA, Jaco, Kinova3, XArm7, UR5e).
+        episodes: successful demos per task (and robot).
         seed: demo seeds derive from it (evaluation seeds never overlap them).
-        workers: tasks generated in parallel processes.
+        workers: (task, robot) jobs generated in parallel processes.
+        format: hdf5 (one file per episode) or lerobot (converted at the end).
     """
     from ate.sim.generate import generate
 
-    reports = generate(suite, list(tasks), episodes, Path(out), seed, workers)
-    table = Table(title=f"{suite} demos in {out}")
-    for col in ("task", "kept", "reused", "new attempts", "expert success"):
+    if suite == "robosuite" and not robots:
+        raise ConfigError("robosuite needs --robots (e.g. --robots Panda UR5e).")
+    record = Path(out) / "hdf5" if format == "lerobot" else Path(out)
+    reports = generate(suite, list(tasks), episodes, record, seed, workers, robots)
+    table = Table(title=f"{suite} demos in {record}")
+    for col in ("robot", "task", "kept", "reused", "new attempts", "expert success"):
         table.add_column(col, justify="right")
     for r in reports:
-        table.add_row(r.task, str(r.kept), str(r.reused), str(r.attempts),
+        table.add_row(r.robot or "-", r.task, str(r.kept), str(r.reused), str(r.attempts),
                       f"{r.expert_success:.0%}" if r.attempts else "-")
     Console().print(table)
-    short = [r.task for r in reports if r.kept < episodes]
+    short = [f"{r.robot}/{r.task}" if r.robot else r.task for r in reports if r.kept < episodes]
     if short:
         raise DataError(f"the expert solved too few episodes of {short} within 3x the "
                         "requested attempts; run again (it resumes) or lower --episodes.")
+    if format == "lerobot":
+        dest = Path(out) / "lerobot"
+        shutil.rmtree(dest, ignore_errors=True)  # rebuilt from the recorded episodes
+        write_dataset(load_episodes(record, obs_key="observations/state"), dest, "lerobot")
+        print(f"wrote the LeRobot v3.0 dataset {dest}")
 
 
 def data_synth(

@@ -36,3 +36,23 @@ class RolloutEnv(Protocol):
     def expert(self) -> Expert:
         """A scripted expert for this task: observation -> action."""
         ...
+
+    def demonstrate(self, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """One expert episode: (actions (n, D), observations (n, S), success), labelled in
+        the action space ``step`` takes (an expert may act in another one)."""
+        ...
+
+
+def rollout(env: RolloutEnv, policy: Expert, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """One episode of a state -> action policy: (actions (n, D), observations (n, S),
+    success). Observation t is the one action t was chosen from."""
+    obs = env.reset(seed)
+    actions, observations = [], []
+    for _ in range(env.max_steps):
+        action = policy(obs)
+        observations.append(obs)
+        actions.append(action)
+        obs, success, done = env.step(action)
+        if done:
+            return np.asarray(actions), np.asarray(observations), success
+    return np.asarray(actions), np.asarray(observations), False

@@ -10,13 +10,14 @@ are ``seed * 1_000_000 + task_index * 10_000 + attempt``; evaluation uses seeds 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from ate.errors import ConfigError
 from ate.sim.env import RolloutEnv
 from ate.sim.parallel import map_processes
 
@@ -33,6 +34,7 @@ class TaskReport:
     kept: int
     attempts: int
     reused: int
+    robot: str = ""
 
     @property
     def expert_success(self) -> float:
@@ -41,36 +43,25 @@ class TaskReport:
         return (self.kept - self.reused) / new if new else float("nan")
 
 
-def make_env(suite: str, task: str) -> RolloutEnv:
-    """The wrapper of ``suite`` for ``task``."""
+def make_env(suite: str, task: str, robot: str | None = None) -> RolloutEnv:
+    """The wrapper of ``suite`` for ``task`` (and ``robot``, for robosuite)."""
     if suite == "metaworld":
         from ate.sim.metaworld_env import MetaWorldEnv
 
         return MetaWorldEnv(task)
-    raise ValueError(f"suite {suite!r} unknown; available: metaworld")
+    if suite == "robosuite":
+        from ate.sim.robosuite_env import RobosuiteEnv
 
-
-def rollout(env: RolloutEnv, policy: Callable[[np.ndarray], np.ndarray], seed: int
-            ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """One episode: (actions (n, D), observations (n, S), success). Observation t is the one
-    action t was chosen from."""
-    obs = env.reset(seed)
-    actions, observations = [], []
-    for _ in range(env.max_steps):
-        action = policy(obs)
-        observations.append(obs)
-        actions.append(action)
-        obs, success, done = env.step(action)
-        if done:
-            return np.asarray(actions), np.asarray(observations), success
-    return np.asarray(actions), np.asarray(observations), False
+        return RobosuiteEnv(task, robot or "Panda")
+    raise ConfigError(f"suite {suite!r} unknown; available: metaworld, robosuite")
 
 
 def generate_task(suite: str, task: str, task_index: int, episodes: int, out: Path,
-                  seed: int = 0, max_attempts: int | None = None) -> TaskReport:
+                  seed: int = 0, max_attempts: int | None = None, robot: str | None = None
+                  ) -> TaskReport:
     """Write ``episodes`` successful expert demos of one task (episode files already there
-    are kept and counted)."""
-    folder = out / task
+    are kept and counted) to ``out/<task>`` or, with a robot, ``out/<robot>/<task>``."""
+    folder = out / robot / task if robot else out / task
     folder.mkdir(parents=True, exist_ok=True)
     base = seed * 1_000_000 + task_index * 10_000
     existing = sorted(folder.glob("episode_*.hdf5"))
@@ -80,12 +71,11 @@ def generate_task(suite: str, task: str, task_index: int, episodes: int, out: Pa
         with h5py.File(path, "r") as f:
             first = max(first, int(f.attrs.get("seed", base)) - base + 1)
     kept, attempts = reused, 0
-    env = make_env(suite, task)
-    expert = env.expert()
+    env = make_env(suite, task, robot)
     limit = max_attempts or 3 * episodes
     while kept < episodes and attempts < limit:
         demo_seed = base + first + attempts
-        actions, observations, success = rollout(env, expert, demo_seed)
+        actions, observations, success = env.demonstrate(demo_seed)
         attempts += 1
         if not success:
             continue
@@ -96,13 +86,17 @@ def generate_task(suite: str, task: str, task_index: int, episodes: int, out: Pa
             f.create_dataset("observations/state", data=observations.astype(np.float32))
             f.attrs["task"] = task
             f.attrs["seed"] = demo_seed
+            if robot:
+                f.attrs["robot"] = robot
         tmp.replace(path)
         kept += 1
-    return TaskReport(task, kept, attempts, reused)
+    return TaskReport(task, kept, attempts, reused, robot or "")
 
 
 def generate(suite: str, tasks: Sequence[str], episodes: int, out: Path, seed: int = 0,
-             workers: int = 1) -> list[TaskReport]:
-    """Generate demos for every task, ``workers`` tasks at a time (processes)."""
-    calls = [(suite, t, i, episodes, out, seed) for i, t in enumerate(tasks)]
+             workers: int = 1, robots: Sequence[str] = ()) -> list[TaskReport]:
+    """Generate demos for every task (of every robot), ``workers`` jobs at a time
+    (processes)."""
+    calls = [(suite, t, i, episodes, out, seed, None, r)
+             for r in (robots or [None]) for i, t in enumerate(tasks)]
     return map_processes(generate_task, calls, workers)

@@ -1,8 +1,11 @@
 """Meta-World tasks (Sawyer arm, 4-d actions in [-1, 1], 39-d observations), goal-observable
 so that its scripted experts (``metaworld.policies``) can read the goal from obs[36:39].
 
-``reset(seed=)`` of the environment is ignored by Meta-World: each reset builds the task
-with the seed in its constructor and lets it draw a fresh, seeded object placement.
+``reset(seed=)`` of the environment is ignored by Meta-World. The first reset builds the task
+with the seed in its constructor (190 ms); later resets reseed that instance with
+``env.seed(seed)`` before drawing the placement (15-35 ms), which reproduces a fresh
+constructor's episode (same placement to 1e-8, same expert actions; checked on door-lock,
+bin-picking and reach).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import warnings
 import numpy as np
 
 from ate.errors import ConfigError
-from ate.sim.env import Expert
+from ate.sim.env import Expert, rollout
 
 
 def _quiet() -> None:
@@ -53,10 +56,13 @@ class MetaWorldEnv:
         self._steps = 0
 
     def reset(self, seed: int) -> np.ndarray:
-        env = self._cls(seed=seed)
+        if self._env is None:
+            self._env = self._cls(seed=seed)
+        env = self._env
+        env.seed(seed)
         env._freeze_rand_vec = False
         env.seeded_rand_vec = True
-        self._env, self._steps = env, 0
+        self._steps = 0
         obs, _ = env.reset()
         return np.asarray(obs, dtype=np.float32)
 
@@ -75,3 +81,6 @@ class MetaWorldEnv:
 
         policy = ENV_POLICY_MAP[self.task]()
         return lambda obs: np.asarray(policy.get_action(obs), dtype=np.float32)
+
+    def demonstrate(self, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        return rollout(self, self.expert(), seed)

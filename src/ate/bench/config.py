@@ -1,0 +1,141 @@
+"""The config of ``ate bench``: one ``SuiteConfig`` per simulator suite.
+
+Every task set, robot set, arm set, demo count and seed list is a value here, so any split
+can be benchmarked from YAML or the command line (``--metaworld.target-tasks ...``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from ate.errors import ConfigError
+from ate.policies.config import PolicyConfig
+from ate.steer.guidance import GuidanceConfig
+
+Arm = Literal["direct", "ate_paper", "ate_tilted", "single_stage", "scratch"]
+ARMS: tuple[Arm, ...] = ("direct", "ate_paper", "ate_tilted", "single_stage", "scratch")
+
+# Meta-World's ML45 split (metaworld.ML45): 45 train tasks, 5 held-out test tasks.
+ML45_TEST = ("bin-picking-v3", "box-close-v3", "hand-insert-v3", "door-lock-v3",
+             "door-unlock-v3")
+ML45_TRAIN = (
+    "assembly-v3", "basketball-v3", "button-press-topdown-v3",
+    "button-press-topdown-wall-v3", "button-press-v3", "button-press-wall-v3",
+    "coffee-button-v3", "coffee-pull-v3", "coffee-push-v3", "dial-turn-v3", "disassemble-v3",
+    "door-close-v3", "door-open-v3", "drawer-close-v3", "drawer-open-v3", "faucet-open-v3",
+    "faucet-close-v3", "hammer-v3", "handle-press-side-v3", "handle-press-v3",
+    "handle-pull-side-v3", "handle-pull-v3", "lever-pull-v3", "peg-insert-side-v3",
+    "pick-place-wall-v3", "pick-out-of-hole-v3", "reach-v3", "push-back-v3", "push-v3",
+    "pick-place-v3", "plate-slide-v3", "plate-slide-side-v3", "plate-slide-back-v3",
+    "plate-slide-back-side-v3", "peg-unplug-side-v3", "soccer-v3", "stick-push-v3",
+    "stick-pull-v3", "push-wall-v3", "reach-wall-v3", "shelf-place-v3", "sweep-into-v3",
+    "sweep-v3", "window-open-v3", "window-close-v3")
+
+
+@dataclass
+class SuiteConfig:
+    """One benchmark suite: what is pre-trained on, what is adapted to, how it is scored.
+
+    Attributes:
+        suite: simulator.
+        pretrain_tasks / pretrain_robots: the pre-training corpus (robots: robosuite only).
+        target_tasks / target_robots: the held-out side; one multi-task policy is fine-tuned
+            per (arm, N, seed) on N demos of every target (task, robot).
+        pretrain_episodes: expert demos per pre-training (task, robot).
+        demos: the N values; target demos are drawn from a pool of max(demos) per task,
+            a different subset per seed, the same subset for every arm (paired design).
+        seeds: training seeds (also choose the demo subsets).
+        arms: comparison arms (``ARMS``).
+        eval_episodes: evaluation episodes per target (task, robot); seeds from 1e9 up.
+        execute: actions executed from each predicted chunk before re-planning.
+        max_steps: evaluation step limit (None: the suite's own).
+        chunk_length / obs_horizon: H and the observation history of policy and VAE.
+        policy: policy family and size.
+        pretrain_steps / finetune_steps: optimiser steps of policy pre-training and of each
+            fine-tuning (every arm gets the same number).
+        batch_size / lr: policy optimiser batch and learning rate.
+        vae_pretrain_steps / vae_adapt_steps: optimiser steps of Align's stage 1 and of each
+            stage-2 (and single-stage) VAE.
+        guidance: Steer settings of the ATE arms (the tilted arm flips ``sign``).
+        workers: processes for demo generation, fine-tuning and evaluation.
+    """
+
+    suite: Literal["metaworld", "robosuite"] = "metaworld"
+    pretrain_tasks: tuple[str, ...] = ML45_TRAIN
+    pretrain_robots: tuple[str, ...] = ()
+    target_tasks: tuple[str, ...] = ML45_TEST
+    target_robots: tuple[str, ...] = ()
+    pretrain_episodes: int = 50
+    demos: tuple[int, ...] = (5, 10, 25)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    arms: tuple[Arm, ...] = ARMS
+    eval_episodes: int = 50
+    execute: int = 8
+    max_steps: int | None = 200
+    chunk_length: int = 16
+    obs_horizon: int = 2
+    policy: PolicyConfig = field(default_factory=lambda: PolicyConfig(
+        kind="flow", width=128, layers=4, heads=4, inference_steps=10))
+    pretrain_steps: int = 3000
+    finetune_steps: int = 300
+    batch_size: int = 64
+    lr: float = 3e-4
+    vae_pretrain_steps: int = 1500
+    vae_adapt_steps: int = 300
+    guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(
+        lam=2.0, clamp=0.1, floor=0.05))
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.target_tasks or not self.pretrain_tasks:
+            raise ConfigError("a suite needs pretrain_tasks and target_tasks.")
+        if self.suite == "robosuite" and not (self.pretrain_robots and self.target_robots):
+            raise ConfigError("robosuite suites need pretrain_robots and target_robots.")
+        if not self.demos or min(self.demos) < 1:
+            raise ConfigError("demos must hold positive demo counts, e.g. (5, 10, 25).")
+        if self.eval_episodes < 1 or self.finetune_steps < 1:
+            raise ConfigError("eval_episodes and finetune_steps must be >= 1.")
+
+
+def robosuite_default() -> SuiteConfig:
+    """Cross-embodiment: four 7-DoF arms pre-trained on Lift and Stack, adapted to UR5e
+    (6-DoF, Robotiq gripper)."""
+    return SuiteConfig(
+        suite="robosuite", pretrain_tasks=("Lift", "Stack"),
+        pretrain_robots=("Panda", "Sawyer", "IIWA", "XArm7"), target_tasks=("Lift", "Stack"),
+        target_robots=("UR5e",), pretrain_episodes=40, max_steps=None)
+
+
+@dataclass
+class BenchConfig:
+    """``ate bench``: which suites run, and each suite's settings.
+
+    Attributes:
+        suite: ``metaworld``, ``robosuite`` or ``all``.
+        metaworld: the cross-task suite.
+        robosuite: the cross-embodiment suite.
+        out: working folder: demos, cached pre-training, every run, results.md/json, plots.
+    """
+
+    suite: Literal["metaworld", "robosuite", "all"] = "metaworld"
+    metaworld: SuiteConfig = field(default_factory=SuiteConfig)
+    robosuite: SuiteConfig = field(default_factory=robosuite_default)
+    out: str = "runs/bench"
+
+    def selected(self) -> list[SuiteConfig]:
+        """The suites this run covers."""
+        names = ("metaworld", "robosuite") if self.suite == "all" else (self.suite,)
+        return [getattr(self, n) for n in names]
+
+
+def quick(config: SuiteConfig) -> SuiteConfig:
+    """A tiny version of a suite: two pre-training and one target (task, robot), N = 2,
+    one seed, a few steps and episodes (for tests and smoke runs, not for conclusions)."""
+    return replace(
+        config, pretrain_tasks=config.pretrain_tasks[:2], target_tasks=config.target_tasks[:1],
+        pretrain_robots=config.pretrain_robots[:2], target_robots=config.target_robots[:1],
+        pretrain_episodes=3, demos=(2,), seeds=(0,), eval_episodes=2, max_steps=40,
+        policy=replace(config.policy, width=32, layers=1, inference_steps=2),
+        pretrain_steps=4, finetune_steps=3, vae_pretrain_steps=4, vae_adapt_steps=3,
+        batch_size=16, workers=1)

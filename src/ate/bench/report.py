@@ -1,0 +1,238 @@
+"""``results.json``, ``results.md`` and plots of a bench run.
+
+Success rates pool every evaluation episode of an (arm, N) over seeds and targets, with an
+exact Clopper-Pearson 95% interval. The paired difference ``arm - direct`` compares the two
+arms on the same demos, training seed and evaluation seeds; its 95% interval is a percentile
+bootstrap that resamples training seeds, then evaluation episodes within each (seed,
+target), so it carries both sources of noise.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from ate.bench.stats import success_interval
+from ate.bench.suite import SuiteRun
+
+BOOTSTRAP = 2000
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages a result depends on."""
+    out = {"python": platform.python_version()}
+    for name in ("align-then-steer", "torch", "numpy", "mujoco", "metaworld", "robosuite",
+                 "diffusers"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def outcomes(jobs: list[dict], arm: str, n: int) -> dict[int, list[np.ndarray]]:
+    """seed -> per-target arrays of episode outcomes (0/1), targets in a fixed order."""
+    out: dict[int, list[np.ndarray]] = {}
+    for job in jobs:
+        if job["arm"] == arm and job["n"] == n:
+            out[job["seed"]] = [np.asarray(e["outcomes"], dtype=float) for e in job["evals"]]
+    return out
+
+
+def paired_difference(a: dict[int, list[np.ndarray]], b: dict[int, list[np.ndarray]],
+                      seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over seeds, targets and episodes, with its bootstrap 95% interval."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return float("nan"), float("nan"), float("nan")
+    diffs = [[x - y for x, y in zip(a[s], b[s], strict=True)] for s in seeds]
+    point = float(np.mean([np.mean(np.concatenate(d)) for d in diffs]))
+    rng = np.random.default_rng(seed)
+    boot = np.empty(BOOTSTRAP)
+    for k in range(BOOTSTRAP):
+        picks = rng.integers(len(seeds), size=len(seeds))
+        boot[k] = np.mean([np.mean(np.concatenate(
+            [d[rng.integers(len(d), size=len(d))] for d in diffs[i]])) for i in picks])
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return point, float(lo), float(hi)
+
+
+def summarize(run: SuiteRun) -> dict:
+    """The numbers of one suite: success per (arm, N), paired differences, per target,
+    stage costs, expert success."""
+    cfg, jobs = run.config, run.jobs
+    rows, diffs, per_target = [], [], []
+    for n in cfg.demos:
+        for arm in cfg.arms:
+            by_seed = outcomes(jobs, arm, n)
+            if not by_seed:
+                continue
+            flat = np.concatenate([np.concatenate(v) for v in by_seed.values()])
+            wins, total = int(flat.sum()), len(flat)
+            lo, hi = success_interval(wins, total)
+            rows.append({"arm": arm, "n": n, "successes": wins, "episodes": total,
+                         "rate": wins / total, "interval": [lo, hi],
+                         "per_seed": {str(s): float(np.mean(np.concatenate(v)))
+                                      for s, v in sorted(by_seed.items())}})
+            if arm != "direct" and "direct" in cfg.arms:
+                point, dlo, dhi = paired_difference(by_seed, outcomes(jobs, "direct", n))
+                diffs.append({"arm": arm, "n": n, "difference": point, "interval": [dlo, dhi]})
+    totals: dict[tuple, list[float]] = defaultdict(list)
+    for job in jobs:
+        for e in job["evals"]:
+            totals[job["arm"], e["robot"], e["task"]].extend(e["outcomes"])
+    for (arm, robot, task), out in sorted(totals.items()):
+        per_target.append({"arm": arm, "robot": robot, "task": task,
+                           "rate": float(np.mean(out)), "episodes": len(out)})
+    return {"suite": cfg.suite, "rows": rows, "differences": diffs, "per_target": per_target,
+            "stages": [vars(s) for s in run.stages], "expert": run.expert,
+            "train_s": sum(j["train_s"] for j in jobs), "eval_s": sum(j["eval_s"] for j in jobs),
+            "job_peak_mb": max((j["peak_mb"] for j in jobs), default=0.0)}
+
+
+def write_results(runs: list[SuiteRun], out: Path, command: str, wall_s: float) -> Path:
+    """Write results.json, results.md and the plots to ``out``; returns results.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    header = {"command": command, "versions": versions(), "date":
+              datetime.now(UTC).isoformat(timespec="seconds"),
+              "machine": f"{platform.machine()}, {_cores()} CPU cores", "wall_s": wall_s}
+    suites = [summarize(r) for r in runs]
+    configs = {r.config.suite: _config_dict(r) for r in runs}
+    (out / "results.json").write_text(json.dumps(
+        {**header, "suites": suites, "configs": configs}, indent=2))
+    plots = [plot_suite(s, out) for s in suites]
+    md = [f"# ate bench results ({', '.join(s['suite'] for s in suites)})", "",
+          f"- command: `{command}`", f"- date: {header['date']}; machine: {header['machine']}",
+          "- versions: " + ", ".join(f"{k} {v}" for k, v in header["versions"].items()),
+          f"- total wall time: {wall_s / 60:.1f} min", ""]
+    for s, run, plot in zip(suites, runs, plots, strict=True):
+        md += suite_markdown(s, run, plot)
+    (out / "results.md").write_text("\n".join(md) + "\n")
+    return out / "results.md"
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _config_dict(run: SuiteRun) -> dict:
+    from ate.config import to_dict
+
+    return to_dict(run.config)
+
+
+def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
+    """The markdown section of one suite."""
+    cfg = run.config
+    robots = (f"; pre-training robots {', '.join(cfg.pretrain_robots)}; target robots "
+              f"{', '.join(cfg.target_robots)}" if cfg.target_robots else "")
+    lines = [f"## {s['suite']}", "",
+             f"Pre-training: {len(cfg.pretrain_tasks)} tasks x {cfg.pretrain_episodes} demos"
+             f"{robots}. Targets: {', '.join(cfg.target_tasks)}. N in {list(cfg.demos)}, seeds "
+             f"{list(cfg.seeds)}, {cfg.eval_episodes} evaluation episodes per target and "
+             f"seed (max {cfg.max_steps or 'default'} steps, executing {cfg.execute} of "
+             f"{cfg.chunk_length} actions per chunk). Policy: {cfg.policy.kind}, "
+             f"{cfg.pretrain_steps} pre-training and {cfg.finetune_steps} fine-tuning steps. "
+             f"ATE: lambda {cfg.guidance.lam}, clamp {cfg.guidance.clamp}, floor "
+             f"{cfg.guidance.floor}.", "",
+             "### Success rate (pooled over seeds and targets, exact 95% interval)", "",
+             "| arm | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",
+             "|---|" + "---|" * len(cfg.demos)]
+    for arm in cfg.arms:
+        cells = []
+        for n in cfg.demos:
+            row = next((r for r in s["rows"] if r["arm"] == arm and r["n"] == n), None)
+            cells.append("-" if row is None else
+                         f"{row['rate']:.1%} [{row['interval'][0]:.1%}, "
+                         f"{row['interval'][1]:.1%}] (seeds: "
+                         + ", ".join(f"{v:.0%}" for v in row["per_seed"].values()) + ")")
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    lines += ["", "### Paired difference arm - direct (bootstrap 95% interval over seeds "
+              "and episodes)", "", "| arm | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",
+              "|---|" + "---|" * len(cfg.demos)]
+    for arm in cfg.arms:
+        if arm == "direct":
+            continue
+        cells = []
+        for n in cfg.demos:
+            d = next((d for d in s["differences"] if d["arm"] == arm and d["n"] == n), None)
+            cells.append("-" if d is None else f"{d['difference']:+.1%} "
+                         f"[{d['interval'][0]:+.1%}, {d['interval'][1]:+.1%}]")
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    targets = sorted({(t["robot"], t["task"]) for t in s["per_target"]})
+    lines += ["", "### Per target (pooled over N and seeds)", "",
+              "| arm | " + " | ".join(f"{r}/{t}".strip("/") for r, t in targets) + " |",
+              "|---|" + "---|" * len(targets)]
+    for arm in cfg.arms:
+        rates = {(t["robot"], t["task"]): t["rate"] for t in s["per_target"] if t["arm"] == arm}
+        lines.append(f"| {arm} | " + " | ".join(f"{rates.get(k, float('nan')):.1%}"
+                                               for k in targets) + " |")
+    lines += ["", "### Cost", "", "| stage | wall | peak memory |", "|---|---|---|"]
+    for st in s["stages"]:
+        lines.append(f"| {st['stage']} | {st['seconds'] / 60:.1f} min | "
+                     f"{st['peak_mb']:.0f} MB |")
+    lines += ["", f"Summed over jobs: training {s['train_s'] / 60:.1f} min, evaluation "
+              f"{s['eval_s'] / 60:.1f} min (two jobs run at a time); peak memory of one job "
+              f"{s['job_peak_mb']:.0f} MB.", "", "### Scripted experts", "",
+              "| side | robot | task | kept | new attempts | reused |", "|---|---|---|---|---|---|"]
+    for e in s["expert"]:
+        lines.append(f"| {e['side']} | {e['robot'] or '-'} | {e['task']} | {e['kept']} | "
+                     f"{e['attempts']} | {e['reused']} |")
+    lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots] + [""]
+    return lines
+
+
+def plot_suite(s: dict, out: Path) -> list[str]:
+    """success_vs_n_<suite>.png and paired_difference_<suite>.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = list(dict.fromkeys(r["arm"] for r in s["rows"]))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, arm in enumerate(arms):
+        rows = [r for r in s["rows"] if r["arm"] == arm]
+        x = np.array([r["n"] for r in rows]) * (1 + 0.03 * (k - len(arms) / 2))
+        y = np.array([r["rate"] for r in rows])
+        err = np.array([[r["rate"] - r["interval"][0], r["interval"][1] - r["rate"]]
+                        for r in rows]).T
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=arm)
+    ax.set(xscale="log", xlabel="target demos per task (N)", ylabel="success rate",
+           title=f"{s['suite']}: success vs N (95% interval)")
+    ax.legend(fontsize=8)
+    first = out / f"success_vs_n_{s['suite']}.png"
+    fig.tight_layout()
+    fig.savefig(first, dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, arm in enumerate(a for a in arms if a != "direct"):
+        ds = [d for d in s["differences"] if d["arm"] == arm]
+        x = np.array([d["n"] for d in ds]) * (1 + 0.03 * (k - 2))
+        y = np.array([d["difference"] for d in ds])
+        err = np.array([[d["difference"] - d["interval"][0], d["interval"][1] - d["difference"]]
+                        for d in ds]).T
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{arm} - direct")
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set(xscale="log", xlabel="target demos per task (N)", ylabel="success difference",
+           title=f"{s['suite']}: paired difference to direct fine-tuning")
+    ax.legend(fontsize=8)
+    second = out / f"paired_difference_{s['suite']}.png"
+    fig.tight_layout()
+    fig.savefig(second, dpi=120)
+    plt.close(fig)
+    return [str(first), str(second)]
+
+
+def command_line() -> str:
+    """The command as typed."""
+    return " ".join(["ate", *sys.argv[1:]]) if sys.argv else "ate bench"

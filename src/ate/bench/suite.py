@@ -1,0 +1,316 @@
+"""The protocol of BENCHMARKS.md for one suite, resumable at every step.
+
+demos (generated once, reused) -> pre-trained policy and stage-1 VAE (cached under a hash of
+their config and data) -> per (N, seed): a demo subset, a stage-2 and a single-stage VAE ->
+per (arm, N, seed): one multi-task fine-tuning and its evaluation on every target (task,
+robot), two jobs at a time in worker processes. A finished job leaves ``eval.json`` and is
+skipped when the bench is run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import resource
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ate.align.config import AdaptConfig, AlignConfig, ModelConfig
+from ate.bench.config import SuiteConfig
+from ate.config import to_dict
+from ate.data.config import DataConfig, SlotConfig
+from ate.errors import DataError
+from ate.training.config import OptimConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+OBS_KEY = "observations/state"
+
+
+@dataclass
+class StageTime:
+    """Wall time and peak resident memory of one stage."""
+
+    stage: str
+    seconds: float
+    peak_mb: float
+
+
+@dataclass
+class SuiteRun:
+    """What a suite produced: per-job evaluations and the stage costs."""
+
+    config: SuiteConfig
+    folder: Path
+    jobs: list[dict] = field(default_factory=list)
+    stages: list[StageTime] = field(default_factory=list)
+    expert: list[dict] = field(default_factory=list)
+
+
+def peak_mb(children: bool = False) -> float:
+    """Peak resident set size of this process (or of its finished children), MB."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+class _Clock:
+    def __init__(self, run: SuiteRun, stage: str) -> None:
+        self.run, self.stage = run, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+        log.info("bench %s: %s", self.run.config.suite, self.stage)
+
+    def __exit__(self, *exc: object) -> None:
+        self.run.stages.append(StageTime(self.stage, time.perf_counter() - self.start,
+                                         max(peak_mb(), peak_mb(children=True))))
+
+
+def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
+    """Run (or resume) one suite in ``folder``; returns its jobs' results."""
+    run = SuiteRun(config, folder)
+    with _Clock(run, "demos"):
+        pretrain_dir, pool_dir = make_demos(config, folder / "data", run)
+    cache = folder.parent / "cache"
+    with _Clock(run, "policy pre-training (cached)"):
+        pre_policy = cached(cache, "policy", pretrain_payload(config, pretrain_dir),
+                            lambda out: pretrain_policy(config, pretrain_dir, out))
+    with _Clock(run, "align stage 1 (cached)"):
+        stage1 = cached(cache, "vae", vae_payload(config, pretrain_dir),
+                        lambda out: align_stage1(config, pretrain_dir, out))
+    subsets = {(n, s): make_subset(pool_dir, n, s, folder / "data" / "target" / f"n{n}-s{s}")
+               for n in config.demos for s in config.seeds}
+    with _Clock(run, "align stage 2 + single-stage VAEs"):
+        calls = [(config, str(stage1), str(path), str(folder / "align" / f"n{n}-s{s}"))
+                 for (n, s), path in subsets.items()]
+        _map(align_target, calls, config.workers)
+    jobs = [(config, arm, n, s, str(subsets[n, s]), str(pre_policy),
+             str(folder / "align" / f"n{n}-s{s}"), str(folder / "runs" / arm / f"n{n}-s{s}"))
+            for n in config.demos for s in config.seeds for arm in config.arms]
+    with _Clock(run, "fine-tuning + evaluation"):
+        run.jobs = _map(finetune_and_evaluate, jobs, config.workers)
+    return run
+
+
+def _map(job, calls: list[tuple], workers: int) -> list:
+    from ate.sim.parallel import map_processes
+
+    return map_processes(job, calls, workers)
+
+
+# -- demos ------------------------------------------------------------------------------------
+def make_demos(config: SuiteConfig, data: Path, run: SuiteRun) -> tuple[Path, Path]:
+    """Expert demos: the pre-training corpus and a pool of max(demos) per target (task,
+    robot). Both are reused when present (the generator resumes)."""
+    from ate.sim.generate import generate
+
+    pool_size = max(config.demos)
+    sides = (("pretrain", config.pretrain_tasks, config.pretrain_robots,
+              config.pretrain_episodes, 0),
+             ("pool", config.target_tasks, config.target_robots, pool_size, 1))
+    for name, tasks, robots, episodes, seed in sides:
+        reports = generate(config.suite, tasks, episodes, data / name, seed, config.workers,
+                           robots)
+        for r in reports:
+            run.expert.append({"side": name, "task": r.task, "robot": r.robot,
+                               "kept": r.kept, "attempts": r.attempts, "reused": r.reused})
+        short = [f"{r.robot}/{r.task}".strip("/") for r in reports if r.kept < episodes]
+        if short:
+            raise DataError(f"{data / name}: the expert solved too few episodes of {short}; "
+                            "run the bench again (generation resumes) or drop those tasks.")
+    return data / "pretrain", data / "pool"
+
+
+def make_subset(pool: Path, n: int, seed: int, dest: Path) -> Path:
+    """Copy n demos of every (robot/)task folder of ``pool`` to ``dest``, drawn by ``seed``
+    (the same draw for every arm)."""
+    if (dest / "done").exists():
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    folders = sorted({p.parent for p in pool.rglob("episode_*.hdf5")})
+    for folder in folders:
+        files = sorted(folder.glob("episode_*.hdf5"), key=lambda p: int(p.stem.split("_")[1]))
+        if len(files) < n:
+            raise DataError(f"{folder} holds {len(files)} demos, fewer than N = {n}.")
+        pick = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
+        out = dest / folder.relative_to(pool)
+        out.mkdir(parents=True, exist_ok=True)
+        for k, i in enumerate(sorted(pick)):
+            shutil.copy(files[i], out / f"episode_{k}.hdf5")
+    (dest / "done").write_text("")
+    return dest
+
+
+# -- cached pre-training ----------------------------------------------------------------------
+def fingerprint(folder: Path) -> str:
+    """Names and sizes of a demo folder's files (changes when demos are added)."""
+    files = sorted(folder.rglob("*.hdf5"))
+    return hashlib.sha256("".join(f"{p.relative_to(folder)}:{p.stat().st_size};"
+                                  for p in files).encode()).hexdigest()
+
+
+def cached(cache: Path, kind: str, payload: dict, build) -> Path:
+    """``cache/<kind>-<hash of payload>``, built by ``build(folder)`` unless done before."""
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache / f"{kind}-{key}"
+    if (folder / "done.json").exists():
+        log.info("cached %s reused: %s", kind, folder)
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted build starts over
+    build(folder)
+    (folder / "done.json").write_text(json.dumps(payload, indent=2))
+    return folder
+
+
+def data_config(config: SuiteConfig, path: Path, val: float, slots: SlotConfig
+                ) -> DataConfig:
+    """Chunks with an observation history, as every policy and VAE of the suite reads."""
+    return DataConfig(path=str(path), obs_key=OBS_KEY, obs_horizon=config.obs_horizon,
+                      chunk_length=config.chunk_length, val_fraction=val, slots=slots)
+
+
+def target_slots(config: SuiteConfig, pool: Path) -> SlotConfig:
+    """Identity when the target's D equals the pre-training's; otherwise the target's arm
+    joints go to the first slots and its gripper to the last (robosuite UR5e: 7 -> 8)."""
+    from ate.data.load import load_episodes
+
+    pre = load_episodes(pool.parent / "pretrain").dim
+    dim = load_episodes(pool).dim
+    if dim == pre:
+        return SlotConfig()
+    if dim > pre:
+        raise DataError(f"{pool}: the target's {dim}-d actions exceed the pre-training's "
+                        f"{pre}; pre-train on the wider robot.")
+    return SlotConfig(layout="explicit", size=pre, indices=(*range(dim - 1), pre - 1))
+
+
+def pretrain_payload(config: SuiteConfig, data: Path) -> dict:
+    """What the pre-trained policy depends on."""
+    return {"data": fingerprint(data), "policy": asdict(config.policy),
+            "steps": config.pretrain_steps, "batch": config.batch_size, "lr": config.lr,
+            "h": config.chunk_length, "obs": config.obs_horizon}
+
+
+def vae_payload(config: SuiteConfig, data: Path) -> dict:
+    """What the stage-1 VAE depends on."""
+    return {"data": fingerprint(data), "model": asdict(vae_model()),
+            "steps": config.vae_pretrain_steps, "h": config.chunk_length}
+
+
+def policy_run(config: SuiteConfig, data: DataConfig, steps: int, seed: int):
+    """The ``PolicyRunConfig`` of a pre-training or fine-tuning in this suite."""
+    from ate.finetune.config import PolicyRunConfig
+
+    return PolicyRunConfig(
+        data=data, policy=config.policy,
+        optim=OptimConfig(lr=config.lr, lr_decay=1.0, batch_size=config.batch_size),
+        train=TrainConfig(epochs=10**6, max_steps=steps, val_every=max(steps // 4, 1),
+                          save_every=max(steps // 4, 1), seed=seed),
+        guidance=config.guidance)
+
+
+def pretrain_policy(config: SuiteConfig, data: Path, out: Path) -> None:
+    """Pre-train the suite's policy on every pre-training (task, robot)."""
+    import torch
+
+    from ate.finetune.run import train_policy
+
+    torch.set_num_threads(max(config.workers, 1))
+    train_policy(policy_run(config, data_config(config, data, 0.05, SlotConfig()),
+                            config.pretrain_steps, 0), out)
+
+
+def vae_model() -> ModelConfig:
+    """The CPU preset's VAE (configs/align/cpu.yaml)."""
+    return ModelConfig(latent_dim=32, hidden_dim=64, num_layers=3, num_heads=4, ff_dim=128)
+
+
+def align_config(config: SuiteConfig, pretrain: Path, target: Path, slots: SlotConfig,
+                 steps: int, out: Path) -> AlignConfig:
+    """The CPU preset's Align settings with this suite's chunks."""
+    return AlignConfig(
+        pretrain_data=data_config(config, pretrain, 0.05, SlotConfig()),
+        target_data=data_config(config, target, 0.0, slots), model=vae_model(),
+        optim=OptimConfig(lr=1e-3, batch_size=64), adapt=AdaptConfig(kl_weight=1e-2),
+        train=TrainConfig(epochs=10**6, max_steps=steps, val_every=max(steps // 4, 1),
+                          save_every=max(steps // 4, 1)), out=str(out))
+
+
+def align_stage1(config: SuiteConfig, pretrain: Path, out: Path) -> None:
+    """Stage 1 (VAE phi, prior q_phi, latent bank) on the pre-training demos."""
+    from ate.align.stages import run_pretrain
+
+    cfg = align_config(config, pretrain, pretrain, SlotConfig(), config.vae_pretrain_steps,
+                       out)
+    run_pretrain(cfg, out)
+
+
+def align_target(config: SuiteConfig, stage1: str, target: str, out: str) -> None:
+    """Stage 2 (aligned to stage 1's prior) and the single-stage ablation on one subset."""
+    import torch
+
+    from ate.align.stages import run_adapt, run_single_stage
+
+    torch.set_num_threads(1)
+    root, target_path = Path(out), Path(target)
+    slots = target_slots(config, target_path.parent.parent / "pool")
+    cfg = align_config(config, Path(stage1), target_path, slots, config.vae_adapt_steps, root)
+    for name, fn, extra in (("stage2", run_adapt, {"prior_from": stage1}),
+                            ("single", run_single_stage, {})):
+        if not (root / name / "done").exists():
+            shutil.rmtree(root / name, ignore_errors=True)
+            fn(replace(cfg, **extra), root / name)
+            (root / name / "done").write_text("")
+
+
+# -- one arm ----------------------------------------------------------------------------------
+def finetune_and_evaluate(config: SuiteConfig, arm: str, n: int, seed: int, target: str,
+                          pre_policy: str, align: str, out: str) -> dict:
+    """Train one arm's multi-task policy on a demo subset and evaluate it on every target
+    (task, robot); the result is also written to ``out/eval.json``."""
+    import torch
+
+    from ate.bench.rollout import evaluate_task
+    from ate.checkpoint import resolve_checkpoint
+    from ate.finetune.run import train_policy
+    from ate.sim.generate import EVAL_SEED_BASE
+
+    torch.set_num_threads(1)
+    folder = Path(out)
+    if (folder / "eval.json").exists():
+        return json.loads((folder / "eval.json").read_text())
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted job starts over
+    slots = target_slots(config, Path(target).parent.parent / "pool")
+    run = policy_run(config, data_config(config, Path(target), 0.0, slots),
+                     config.finetune_steps, seed)
+    if arm != "scratch":
+        run = replace(run, init_from=pre_policy)
+    if arm in ("ate_paper", "ate_tilted", "single_stage"):
+        sign = "tilted" if arm == "ate_tilted" else "paper"
+        run = replace(run, guidance=replace(config.guidance, sign=sign),
+                      guidance_from=str(Path(align) / ("single" if arm == "single_stage"
+                                                       else "stage2")))
+    tic = time.perf_counter()
+    result = train_policy(run, folder / "policy")
+    train_s = time.perf_counter() - tic
+    policy_dir = str(resolve_checkpoint(result.last.parent))
+    tic = time.perf_counter()
+    evals = []
+    for robot in config.target_robots or (None,):
+        for task in config.target_tasks:
+            r = evaluate_task(policy_dir, config.suite, task, config.eval_episodes,
+                              config.execute, EVAL_SEED_BASE, config.max_steps,
+                              batch=config.eval_episodes, robot=robot)
+            evals.append({"task": task, "robot": robot or "", "outcomes": r.outcomes})
+    record = {"arm": arm, "n": n, "seed": seed, "train_s": train_s,
+              "eval_s": time.perf_counter() - tic, "peak_mb": peak_mb(),
+              "final_loss": result.best_val, "evals": evals, "run": to_dict(run)}
+    tmp = folder / "eval.json.tmp"
+    tmp.write_text(json.dumps(record))
+    tmp.replace(folder / "eval.json")
+    return record

@@ -1,0 +1,233 @@
+"""robosuite tasks (Lift, Stack) on any of its offline arms, behind the ``RolloutEnv``
+interface, headless and state-only.
+
+Policies act in absolute joint space: an action is ``[q_target (dof), gripper]`` for a
+JOINT_POSITION controller with ``input_type="absolute"``. The scripted experts act through an
+OSC_POSE controller in a second, identical scene; their demos are labelled with the joint
+positions reached after each step, ``[q_{t+1}, gripper_command]``, the label that replays on
+every arm (open-loop deltas do not), and a demo is kept only if that label replays to success
+in the joint-space scene.
+
+Observations are embodiment-agnostic and 38-d: joint positions (padded to 7), end-effector
+position (3) and quaternion (4), the last gripper command (1), and the task's object state
+(Lift 10 dims, Stack 23; padded to 23). Object placement comes from the seed alone (the
+scene's own sampler would place the cube differently on different arms), so evaluation
+episodes are paired across arms and policies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from ate.errors import ConfigError
+from ate.sim.env import Expert
+
+TASKS = ("Lift", "Stack")
+ROBOTS = ("Panda", "Sawyer", "IIWA", "Jaco", "Kinova3", "XArm7", "UR5e")
+OBS_DIM = 38
+_JOINTS, _OBJECT = 7, 23
+# (half-width of the x/y placement square, minimum distance between cubes) in metres
+_PLACEMENT = {"Lift": (0.03, 0.0), "Stack": (0.08, 0.07)}
+
+
+def _quiet() -> None:
+    # robosuite logs start-up warnings (no private macro file, optional robot models, mink
+    # IK) on its own logger at import; only errors are worth a user's attention
+    logging.getLogger("robosuite_logs").addFilter(lambda r: r.levelno >= logging.ERROR)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+def _make(task: str, robot: str, controller: str):
+    _quiet()
+    import robosuite
+    from robosuite.controllers import load_composite_controller_config
+
+    config = load_composite_controller_config(controller="BASIC", robot=robot)
+    arm = config["body_parts"]["right"]
+    if controller == "joint":
+        arm.update(type="JOINT_POSITION", input_type="absolute", kp=150,
+                   interpolation=None, impedance_mode="fixed")
+    return robosuite.make(
+        task, robots=robot, controller_configs=config, has_renderer=False,
+        has_offscreen_renderer=False, use_camera_obs=False, control_freq=20,
+        horizon=10_000, ignore_done=True, hard_reset=False, initialization_noise=None,
+        reward_shaping=False)
+
+
+class RobosuiteEnv:
+    """One robosuite task on one arm behind the ``RolloutEnv`` interface.
+
+    Args:
+        task: ``Lift`` or ``Stack``.
+        robot: an arm of ``ROBOTS``.
+        max_steps: step limit (20 Hz control).
+    """
+
+    obs_dim = OBS_DIM
+
+    def __init__(self, task: str, robot: str, max_steps: int | None = None) -> None:
+        if task not in TASKS:
+            raise ConfigError(f"robosuite task '{task}' has no scripted expert here; use one "
+                              f"of {TASKS}.")
+        if robot not in ROBOTS:
+            raise ConfigError(f"robot '{robot}' is not one of the arms that load offline: "
+                              f"{ROBOTS}.")
+        self.task, self.robot = task, robot
+        self.max_steps = max_steps or (250 if task == "Lift" else 400)
+        self._scenes: dict[str, object] = {}
+        self._env = None
+        self._steps, self._gripper = 0, -1.0
+        self.action_dim = self._scene("joint").action_dim
+
+    def _scene(self, controller: str):
+        if controller not in self._scenes:
+            self._scenes[controller] = _make(self.task, self.robot, controller)
+        return self._scenes[controller]
+
+    # -- RolloutEnv -------------------------------------------------------------------------
+    def reset(self, seed: int) -> np.ndarray:
+        self._env = self._scene("joint")
+        return self._reset(self._env, seed)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, bool, bool]:
+        if self._env is None:
+            raise RuntimeError("call reset(seed) before step")
+        action = np.asarray(action, dtype=np.float64)
+        self._gripper = float(np.clip(action[-1], -1.0, 1.0))
+        obs, _, _, _ = self._env.step(np.concatenate([action[:-1], [self._gripper]]))
+        self._steps += 1
+        success = bool(self._env._check_success())
+        return self._observe(obs), success, success or self._steps >= self.max_steps
+
+    def expert(self) -> Expert:
+        """A fresh OSC_POSE expert (7-d actions for ``demonstrate``'s OSC scene, not for
+        ``step``); it reads only the 38-d observation."""
+        return ScriptedExpert(self.task, self.robot)
+
+    def demonstrate(self, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Expert episode in the OSC scene, labelled ``[q_{t+1}, gripper]``, held for 15
+        steps past the first success; it counts as a success only when those labels also
+        succeed in the joint-space scene."""
+        env = self._scene("osc")
+        obs = self._reset(env, seed)
+        expert = self.expert()
+        labels, observations, hold = [], [], 15
+        for _ in range(self.max_steps):
+            action = expert(obs)
+            observations.append(obs)
+            self._gripper = float(action[-1])
+            raw, _, _, _ = env.step(action)
+            obs = self._observe(raw)
+            labels.append(np.concatenate([raw["robot0_joint_pos"], [action[-1]]]))
+            hold -= bool(env._check_success()) or hold < 15
+            if hold == 0:
+                break
+        labels_arr = np.asarray(labels, dtype=np.float32)
+        return labels_arr, np.asarray(observations, dtype=np.float32), self.replays(
+            labels_arr, seed)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def replays(self, actions: np.ndarray, seed: int) -> bool:
+        """Whether these joint-space actions, replayed open loop, solve the seed's episode."""
+        self.reset(seed)
+        for action in actions:
+            _, success, done = self.step(action)
+            if success:
+                return True
+            if done:
+                return False
+        return False
+
+    def _reset(self, env, seed: int) -> np.ndarray:
+        env.reset()
+        if self.robot == "Sawyer":  # its base sphere jams joint 0 under mujoco 3.3
+            geom = env.sim.model.geom_name2id("robot0_base_col")
+            env.sim.model.geom_contype[geom] = env.sim.model.geom_conaffinity[geom] = 0
+        self._place(env, seed)
+        self._steps, self._gripper = 0, -1.0
+        env.sim.forward()
+        return self._observe(env._get_observations(force_update=True))
+
+    def _place(self, env, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        half, gap = _PLACEMENT[self.task]
+        cubes = [env.cube] if self.task == "Lift" else [env.cubeA, env.cubeB]
+        spots: list[np.ndarray] = []
+        while len(spots) < len(cubes):
+            xy = rng.uniform(-half, half, size=2)
+            if all(np.linalg.norm(xy - s) >= gap for s in spots):
+                spots.append(xy)
+        for cube, xy in zip(cubes, spots, strict=True):
+            joint = cube.joints[0]
+            qpos = env.sim.data.get_joint_qpos(joint).copy()
+            yaw = rng.uniform(-np.pi / 4, np.pi / 4)
+            qpos[:2] = np.asarray(env.table_offset[:2]) + xy
+            qpos[3:] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]  # mujoco wxyz
+            env.sim.data.set_joint_qpos(joint, qpos)
+
+    def _observe(self, obs: dict) -> np.ndarray:
+        q = np.zeros(_JOINTS)
+        joints = obs["robot0_joint_pos"]
+        q[:len(joints)] = joints
+        state = np.zeros(_OBJECT)
+        objects = obs["object-state"]
+        state[:len(objects)] = objects
+        return np.concatenate([q, obs["robot0_eef_pos"], obs["robot0_eef_quat"],
+                               [self._gripper], state]).astype(np.float32)
+
+
+class ScriptedExpert:
+    """Pick (and place) through OSC_POSE deltas, read from the wrapper's 38-d observation:
+    above the cube, descend to its centre, close for a fixed time (Jaco's fingers close
+    slowly), lift slowly (Stack: carry above the other cube, lower, open). The hand keeps
+    the orientation it had at reset.
+    """
+
+    def __init__(self, task: str, robot: str) -> None:
+        self.task = task
+        self.close_steps = 30 if robot == "Jaco" else 15
+        self.phase, self.count, self.home = "above", 0, None
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        from robosuite.utils.transform_utils import get_orientation_error
+
+        eef, quat = obs[7:10].astype(np.float64), obs[10:14].astype(np.float64)
+        pick, other = obs[15:18].astype(np.float64), obs[22:25].astype(np.float64)
+        if self.home is None:
+            self.home = quat.copy()
+        target, grip, gain = eef, -1.0, 1.0
+        if self.phase == "above":
+            target = pick + np.array([0, 0, 0.08])
+            if np.linalg.norm(target - eef) < 0.01:
+                self.phase = "descend"
+        if self.phase == "descend":
+            target = pick
+            if np.linalg.norm(target - eef) < 0.008:
+                self.phase, self.count = "close", 0
+        if self.phase == "close":
+            target, grip = pick, 1.0
+            self.count += 1
+            if self.count >= self.close_steps:
+                self.phase = "lift"
+        if self.phase == "lift":
+            target, grip, gain = eef.copy(), 1.0, 0.35  # a weak grasp slips when lifted fast
+            target[2] = pick[2] + 0.15 if self.task == "Lift" else other[2] + 0.1
+            if self.task == "Stack" and abs(eef[2] - target[2]) < 0.02:
+                self.phase = "carry"
+        if self.phase == "carry":
+            target, grip = other + np.array([0, 0, 0.1]), 1.0
+            if np.linalg.norm(target[:2] - eef[:2]) < 0.008:
+                self.phase = "lower"
+        if self.phase == "lower":
+            target, grip, gain = other + np.array([0, 0, 0.05]), 1.0, 0.5
+            if np.linalg.norm(target - eef) < 0.008:
+                self.phase, self.count = "release", 0
+        if self.phase == "release":
+            self.count += 1
+            target = eef if self.count <= 10 else eef + np.array([0, 0, 0.05])
+        move = np.clip(10.0 * (target - eef) * gain, -1.0, 1.0)
+        turn = np.clip(4.0 * get_orientation_error(self.home, quat), -1.0, 1.0)
+        return np.concatenate([move, turn, [grip]])
