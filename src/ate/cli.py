@@ -29,7 +29,7 @@ from ate.commands.data import (
     data_prepare,
     data_synth,
 )
-from ate.commands.demo import demo
+from ate.commands.demo import demo_command
 from ate.commands.evaluate import evaluate_policy
 from ate.commands.policy import ALIASES as POLICY_ALIASES
 from ate.commands.policy import finetune, policy_pretrain
@@ -96,7 +96,7 @@ GROUPS: dict[str, Command | dict[str, Command]] = {
                               {"--resume": str}),
     "eval": evaluate_policy,
     "bench": ConfigCommand(BenchConfig, bench_command, {}, {"--quick": bool}),
-    "demo": demo,
+    "demo": demo_command,
 }
 
 USAGE = f"""usage: ate [--version] COMMAND ...

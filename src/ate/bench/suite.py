@@ -50,6 +50,7 @@ class SuiteRun:
     jobs: list[dict] = field(default_factory=list)
     stages: list[StageTime] = field(default_factory=list)
     expert: list[dict] = field(default_factory=list)
+    stage1: Path | None = None
 
 
 def peak_mb(children: bool = False) -> float:
@@ -83,6 +84,7 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
     with _Clock(run, "align stage 1 (cached)"):
         stage1 = cached(cache, "vae", vae_payload(config, pretrain_dir),
                         lambda out: align_stage1(config, pretrain_dir, out))
+    run.stage1 = stage1
     subsets = {(n, s): make_subset(pool_dir, n, s, folder / "data" / "target" / f"n{n}-s{s}")
                for n in config.demos for s in config.seeds}
     with _Clock(run, "align stage 2 + single-stage VAEs"):

@@ -11,10 +11,10 @@ from rich.markdown import Markdown
 
 from ate.bench.config import BenchConfig, quick
 from ate.bench.report import command_line, write_results
-from ate.bench.suite import run_suite
+from ate.bench.suite import SuiteRun, run_suite
 
 
-def bench(config: BenchConfig, quick_run: bool = False) -> Path:
+def bench(config: BenchConfig, quick_run: bool = False) -> list[SuiteRun]:
     """Run the benchmark suites (demos, cached pre-training, Align, every fine-tuning arm,
     evaluation) and write results.md, results.json and plots to ``out``. Rerunning resumes:
     finished demos, cached pre-training and evaluated arms are reused.
@@ -29,7 +29,7 @@ def bench(config: BenchConfig, quick_run: bool = False) -> Path:
     # the tables, not the image links, go to the terminal
     Console().print(Markdown("\n".join(ln for ln in text.splitlines() if not ln.startswith("!["))))
     Console().print(f"results: {md} (+ results.json, plots) in {time.perf_counter() - tic:.0f} s")
-    return md
+    return runs
 
 
 def bench_command(config: BenchConfig, quick: bool = False) -> None:

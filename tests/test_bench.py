@@ -1,0 +1,84 @@
+"""``ate bench``: statistics against closed forms, config validation, and the whole
+protocol end to end on a tiny budget (Meta-World)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ate.bench.config import BenchConfig, SuiteConfig, quick
+from ate.bench.report import paired_difference
+from ate.bench.suite import make_subset
+from ate.errors import ConfigError
+
+
+def test_paired_difference_closed_forms() -> None:
+    a = {0: [np.array([1.0, 1.0, 0.0, 0.0])], 1: [np.array([1.0, 0.0, 1.0, 0.0])]}
+    same = paired_difference(a, a)
+    assert same == (0.0, 0.0, 0.0)  # identical arms: no difference, no spread
+    ones = {s: [np.ones(4)] for s in a}
+    point, lo, hi = paired_difference(ones, a)
+    assert point == pytest.approx(0.5)  # 1 - mean(a)
+    assert 0.0 <= lo <= point <= hi <= 1.0 and hi > lo
+    # a constant shift of every episode has a degenerate interval at the shift
+    shifted = {0: [np.ones(4)], 1: [np.ones(4)]}
+    zeros = {0: [np.zeros(4)], 1: [np.zeros(4)]}
+    assert paired_difference(shifted, zeros) == (1.0, 1.0, 1.0)
+
+
+def test_suite_config_is_validated() -> None:
+    with pytest.raises(ConfigError, match="robots"):
+        SuiteConfig(suite="robosuite", pretrain_tasks=("Lift",), target_tasks=("Lift",))
+    with pytest.raises(ConfigError, match="demos"):
+        SuiteConfig(demos=(0,))
+    q = quick(SuiteConfig())
+    assert q.target_tasks == SuiteConfig().target_tasks[:1] and q.demos == (2,)
+
+
+def test_subsets_are_seeded_and_shared(tmp_path) -> None:
+    for task in ("a", "b"):
+        (tmp_path / "pool" / task).mkdir(parents=True)
+        for i in range(6):
+            (tmp_path / "pool" / task / f"episode_{i}.hdf5").write_bytes(bytes([i]))
+    one = make_subset(tmp_path / "pool", 3, 7, tmp_path / "s1")
+    two = make_subset(tmp_path / "pool", 3, 7, tmp_path / "s2")
+    other = make_subset(tmp_path / "pool", 3, 8, tmp_path / "s3")
+
+    def picked(folder):
+        return sorted((p.parent.name, p.read_bytes()) for p in folder.rglob("*.hdf5"))
+
+    assert picked(one) == picked(two) and len(picked(one)) == 6
+    assert picked(one) != picked(other)
+    with pytest.raises(Exception, match="fewer than N"):
+        make_subset(tmp_path / "pool", 7, 0, tmp_path / "s4")
+
+
+def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
+    pytest.importorskip("metaworld")
+    from ate.cli import main
+
+    out = tmp_path / "bench"
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    suite = result["suites"][0]
+    cfg = quick(BenchConfig().metaworld)
+    assert {r["arm"] for r in suite["rows"]} == set(cfg.arms)
+    for row in suite["rows"]:
+        assert row["episodes"] == cfg.eval_episodes * len(cfg.target_tasks) * len(cfg.seeds)
+        assert row["interval"][0] <= row["rate"] <= row["interval"][1]
+    assert len(suite["differences"]) == len(cfg.arms) - 1
+    assert (out / "success_vs_n_metaworld.png").stat().st_size > 1000
+    assert "| direct |" in (out / "results.md").read_text()
+    # the guided arms really trained with guidance, the others without
+    runs = out / "metaworld" / "runs"
+    for arm in cfg.arms:
+        run = json.loads(next(runs.glob(f"{arm}/*/eval.json")).read_text())["run"]
+        assert bool(run["guidance_from"]) == (arm in ("ate_paper", "ate_tilted", "single_stage"))
+        assert bool(run["init_from"]) == (arm != "scratch")
+    # a second run reuses every finished job and the cached pre-training
+    stamps = {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")}
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")} == stamps
+    assert len(list((out / "cache").glob("policy-*"))) == 1
