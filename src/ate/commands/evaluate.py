@@ -15,8 +15,9 @@ from ate.checkpoint import resolve_checkpoint
 
 def evaluate_policy(
     policy: str,
-    suite: Literal["metaworld"] = "metaworld",
+    suite: Literal["metaworld", "robosuite"] = "metaworld",
     tasks: tuple[str, ...] = ("reach-v3",),
+    robots: tuple[str, ...] = (),
     episodes: int = 50,
     execute: int = 8,
     workers: int = 2,
@@ -30,23 +31,27 @@ def evaluate_policy(
         policy: a policy run folder (its best/) or checkpoint folder.
         suite: simulator suite (the `sim` extra).
         tasks: task names.
+        robots: robosuite arms (each task is evaluated on each).
         episodes: evaluation episodes per task.
         execute: actions executed from each predicted chunk before re-planning.
-        workers: tasks evaluated in parallel processes.
+        workers: (task, robot) pairs evaluated in parallel processes, each running its
+            episodes as 50 environments in lock step.
         max_steps: episode step limit (default: the suite's).
         out: write results.json here.
     """
     folder = resolve_checkpoint(Path(policy))
-    results = evaluate(str(folder), suite, list(tasks), episodes, execute, workers, max_steps)
+    results = evaluate(str(folder), suite, list(tasks), episodes, execute, workers, max_steps,
+                       robots)
     table = Table(title=f"{folder}: {suite}, {episodes} episodes per task")
-    for col in ("task", "success", "95% interval"):
+    for col in ("robot", "task", "success", "95% interval"):
         table.add_column(col, justify="right")
     rows = []
     for r in results:
         lo, hi = r.interval
-        table.add_row(r.task, f"{r.rate:.1%} ({r.successes}/{r.episodes})",
+        table.add_row(r.robot or "-", r.task, f"{r.rate:.1%} ({r.successes}/{r.episodes})",
                       f"[{lo:.1%}, {hi:.1%}]")
-        rows.append({"task": r.task, "successes": r.successes, "episodes": r.episodes,
+        rows.append({"task": r.task, "robot": r.robot, "successes": r.successes,
+                     "episodes": r.episodes,
                      "rate": r.rate, "interval": [lo, hi]})
     Console().print(table)
     if out:
