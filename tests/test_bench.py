@@ -82,3 +82,12 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert main(["bench", "--quick", "--out", str(out)]) == 0
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")} == stamps
     assert len(list((out / "cache").glob("policy-*"))) == 1
+    # a variant with another lambda and no tag would mix results: refused, nothing lost
+    assert main(["bench", "--quick", "--out", str(out), "--metaworld.guidance.lam", "1.0"]) == 2
+    assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")} == stamps
+    # tagged, it trains only the guided arms again and shares the rest
+    assert main(["bench", "--quick", "--out", str(out), "--metaworld.guidance.lam", "1.0",
+                 "--metaworld.tag", "lam1"]) == 0
+    assert (runs / "ate_paper-lam1").is_dir() and not (runs / "direct-lam1").exists()
+    assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
+    assert (out / "results-lam1.md").is_file()

@@ -59,6 +59,9 @@ class SuiteConfig:
             stage-2 (and single-stage) VAE.
         guidance: Steer settings of the ATE arms (the tilted arm flips ``sign``).
         workers: processes for demo generation, fine-tuning and evaluation.
+        tag: a name for a variant (e.g. ``lam0.5``): its arms train in ``runs/<arm>-<tag>``
+            and its report is ``results-<tag>.md``, while demos, cached pre-training and the
+            VAEs are shared with the untagged suite in the same ``out``.
     """
 
     suite: Literal["metaworld", "robosuite"] = "metaworld"
@@ -86,6 +89,7 @@ class SuiteConfig:
     guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(
         lam=2.0, clamp=0.1, floor=0.05))
     workers: int = 2
+    tag: str = ""
 
     def __post_init__(self) -> None:
         if not self.target_tasks or not self.pretrain_tasks:

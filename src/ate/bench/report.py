@@ -97,25 +97,28 @@ def summarize(run: SuiteRun) -> dict:
             "job_peak_mb": max((j["peak_mb"] for j in jobs), default=0.0)}
 
 
-def write_results(runs: list[SuiteRun], out: Path, command: str, wall_s: float) -> Path:
-    """Write results.json, results.md and the plots to ``out``; returns results.md."""
+def write_results(runs: list[SuiteRun], out: Path, command: str, wall_s: float,
+                  tag: str = "") -> Path:
+    """Write results.json, results.md and the plots to ``out`` (names end in ``-tag`` when
+    given); returns results.md."""
+    name = f"results-{tag}" if tag else "results"
     out.mkdir(parents=True, exist_ok=True)
     header = {"command": command, "versions": versions(), "date":
               datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()}, {_cores()} CPU cores", "wall_s": wall_s}
     suites = [summarize(r) for r in runs]
     configs = {r.config.suite: _config_dict(r) for r in runs}
-    (out / "results.json").write_text(json.dumps(
+    (out / f"{name}.json").write_text(json.dumps(
         {**header, "suites": suites, "configs": configs}, indent=2))
-    plots = [plot_suite(s, out) for s in suites]
+    plots = [plot_suite(s, out, tag) for s in suites]
     md = [f"# ate bench results ({', '.join(s['suite'] for s in suites)})", "",
           f"- command: `{command}`", f"- date: {header['date']}; machine: {header['machine']}",
           "- versions: " + ", ".join(f"{k} {v}" for k, v in header["versions"].items()),
           f"- total wall time: {wall_s / 60:.1f} min", ""]
     for s, run, plot in zip(suites, runs, plots, strict=True):
         md += suite_markdown(s, run, plot)
-    (out / "results.md").write_text("\n".join(md) + "\n")
-    return out / "results.md"
+    (out / f"{name}.md").write_text("\n".join(md) + "\n")
+    return out / f"{name}.md"
 
 
 def _cores() -> int:
@@ -191,8 +194,9 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
     return lines
 
 
-def plot_suite(s: dict, out: Path) -> list[str]:
-    """success_vs_n_<suite>.png and paired_difference_<suite>.png."""
+def plot_suite(s: dict, out: Path, tag: str = "") -> list[str]:
+    """success_vs_n_<suite>[-tag].png and paired_difference_<suite>[-tag].png."""
+    suffix = f"-{tag}" if tag else ""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -210,7 +214,7 @@ def plot_suite(s: dict, out: Path) -> list[str]:
     ax.set(xscale="log", xlabel="target demos per task (N)", ylabel="success rate",
            title=f"{s['suite']}: success vs N (95% interval)")
     ax.legend(fontsize=8)
-    first = out / f"success_vs_n_{s['suite']}.png"
+    first = out / f"success_vs_n_{s['suite']}{suffix}.png"
     fig.tight_layout()
     fig.savefig(first, dpi=120)
     plt.close(fig)
@@ -226,7 +230,7 @@ def plot_suite(s: dict, out: Path) -> list[str]:
     ax.set(xscale="log", xlabel="target demos per task (N)", ylabel="success difference",
            title=f"{s['suite']}: paired difference to direct fine-tuning")
     ax.legend(fontsize=8)
-    second = out / f"paired_difference_{s['suite']}.png"
+    second = out / f"paired_difference_{s['suite']}{suffix}.png"
     fig.tight_layout()
     fig.savefig(second, dpi=120)
     plt.close(fig)

@@ -24,12 +24,22 @@ from ate.align.config import AdaptConfig, AlignConfig, ModelConfig
 from ate.bench.config import SuiteConfig
 from ate.config import to_dict
 from ate.data.config import DataConfig, SlotConfig
-from ate.errors import DataError
+from ate.errors import ConfigError, DataError
 from ate.training.config import OptimConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
 OBS_KEY = "observations/state"
+GUIDED = ("ate_paper", "ate_tilted", "single_stage")
+
+
+def same_run(a: dict, b: dict) -> bool:
+    """Two fine-tuning configs train the same policy (guidance settings matter only when
+    guidance is used)."""
+    if a.get("guidance_from") or b.get("guidance_from"):
+        return a == b
+    return {k: v for k, v in a.items() if k != "guidance"} == {
+        k: v for k, v in b.items() if k != "guidance"}
 
 
 @dataclass
@@ -91,8 +101,12 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
         calls = [(config, str(stage1), str(path), str(folder / "align" / f"n{n}-s{s}"))
                  for (n, s), path in subsets.items()]
         _map(align_target, calls, config.workers)
+    # unguided arms do not depend on the guidance settings a variant changes: shared
+    arm_dir = {arm: f"{arm}-{config.tag}" if config.tag and arm in GUIDED else arm
+               for arm in config.arms}
     jobs = [(config, arm, n, s, str(subsets[n, s]), str(pre_policy),
-             str(folder / "align" / f"n{n}-s{s}"), str(folder / "runs" / arm / f"n{n}-s{s}"))
+             str(folder / "align" / f"n{n}-s{s}"),
+             str(folder / "runs" / arm_dir[arm] / f"n{n}-s{s}"))
             for n in config.demos for s in config.seeds for arm in config.arms]
     with _Clock(run, "fine-tuning + evaluation"):
         run.jobs = _map(finetune_and_evaluate, jobs, config.workers)
@@ -284,19 +298,24 @@ def finetune_and_evaluate(config: SuiteConfig, arm: str, n: int, seed: int, targ
 
     torch.set_num_threads(1)
     folder = Path(out)
-    if (folder / "eval.json").exists():
-        return json.loads((folder / "eval.json").read_text())
-    shutil.rmtree(folder, ignore_errors=True)  # an interrupted job starts over
     slots = target_slots(config, Path(target).parent.parent / "pool")
     run = policy_run(config, data_config(config, Path(target), 0.0, slots),
                      config.finetune_steps, seed)
     if arm != "scratch":
         run = replace(run, init_from=pre_policy)
-    if arm in ("ate_paper", "ate_tilted", "single_stage"):
+    if arm in GUIDED:
         sign = "tilted" if arm == "ate_tilted" else "paper"
         run = replace(run, guidance=replace(config.guidance, sign=sign),
                       guidance_from=str(Path(align) / ("single" if arm == "single_stage"
                                                        else "stage2")))
+    if (folder / "eval.json").exists():
+        done = json.loads((folder / "eval.json").read_text())
+        if not same_run(done["run"], to_dict(run)) or len(done["evals"][0]["outcomes"]) != (
+                config.eval_episodes):
+            raise ConfigError(f"{folder} holds a run of another config; give this variant a "
+                              "--<suite>.tag or another --out (nothing was overwritten).")
+        return done
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted job starts over
     tic = time.perf_counter()
     result = train_policy(run, folder / "policy")
     train_s = time.perf_counter() - tic

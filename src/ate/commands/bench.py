@@ -24,7 +24,8 @@ def bench(config: BenchConfig, quick_run: bool = False) -> list[SuiteRun]:
     out = Path(config.out)
     tic = time.perf_counter()
     runs = [run_suite(s, out / s.suite) for s in suites]
-    md = write_results(runs, out, command_line(), time.perf_counter() - tic)
+    tags = "-".join(s.tag for s in suites if s.tag)
+    md = write_results(runs, out, command_line(), time.perf_counter() - tic, tags)
     text = md.read_text()
     # the tables, not the image links, go to the terminal
     Console().print(Markdown("\n".join(ln for ln in text.splitlines() if not ln.startswith("!["))))
