@@ -91,3 +91,18 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert (runs / "ate_paper-lam1").is_dir() and not (runs / "direct-lam1").exists()
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
     assert (out / "results-lam1.md").is_file()
+
+
+def test_target_slots_put_a_narrower_arm_joints_first_and_gripper_last(tmp_path) -> None:
+    from ate.bench.suite import target_slots
+    from ate.data import write_hdf5_episodes
+
+    rng = np.random.default_rng(0)
+    write_hdf5_episodes(tmp_path / "pretrain", [rng.normal(size=(20, 8)) for _ in range(2)])
+    write_hdf5_episodes(tmp_path / "pool", [rng.normal(size=(20, 7)) for _ in range(2)])
+    slots = target_slots(SuiteConfig(), tmp_path / "pool")
+    assert slots.layout == "explicit" and slots.size == 8
+    assert slots.indices == (0, 1, 2, 3, 4, 5, 7)  # UR5e: 6 joints, gripper in slot 7
+    write_hdf5_episodes(tmp_path / "wide", [rng.normal(size=(20, 9))])
+    with pytest.raises(Exception, match="exceed"):
+        target_slots(SuiteConfig(), tmp_path / "wide")
