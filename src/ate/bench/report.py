@@ -218,6 +218,8 @@ def plot_suite(s: dict, out: Path, tag: str = "") -> list[str]:
     fig.tight_layout()
     fig.savefig(first, dpi=120)
     plt.close(fig)
+    if not s["differences"]:  # no direct arm to pair with
+        return [str(first)]
     fig, ax = plt.subplots(figsize=(6, 4))
     for k, arm in enumerate(a for a in arms if a != "direct"):
         ds = [d for d in s["differences"] if d["arm"] == arm]
