@@ -197,46 +197,43 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
 def plot_suite(s: dict, out: Path, tag: str = "") -> list[str]:
     """success_vs_n_<suite>[-tag].png and paired_difference_<suite>[-tag].png."""
     suffix = f"-{tag}" if tag else ""
+    arms = list(dict.fromkeys(r["arm"] for r in s["rows"]))
+    series = {arm: [(r["n"], r["rate"], *r["interval"]) for r in s["rows"] if r["arm"] == arm]
+              for arm in arms}
+    paths = [_errorbar_plot(series, out / f"success_vs_n_{s['suite']}{suffix}.png",
+                            "success rate", f"{s['suite']}: success vs N (95% interval)")]
+    if s["differences"]:  # only with a direct arm to pair with
+        diffs = {f"{arm} - direct": [(d["n"], d["difference"], *d["interval"])
+                                     for d in s["differences"] if d["arm"] == arm]
+                 for arm in arms if arm != "direct"}
+        paths.append(_errorbar_plot(diffs, out / f"paired_difference_{s['suite']}{suffix}.png",
+                                    "success difference",
+                                    f"{s['suite']}: paired difference to direct fine-tuning",
+                                    zero_line=True))
+    return [str(p) for p in paths]
+
+
+def _errorbar_plot(series: dict[str, list[tuple[float, float, float, float]]], path: Path,
+                   ylabel: str, title: str, zero_line: bool = False) -> Path:
+    """One line per series of (N, value, low, high), N on a log axis, nudged apart."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    arms = list(dict.fromkeys(r["arm"] for r in s["rows"]))
     fig, ax = plt.subplots(figsize=(6, 4))
-    for k, arm in enumerate(arms):
-        rows = [r for r in s["rows"] if r["arm"] == arm]
-        x = np.array([r["n"] for r in rows]) * (1 + 0.03 * (k - len(arms) / 2))
-        y = np.array([r["rate"] for r in rows])
-        err = np.array([[r["rate"] - r["interval"][0], r["interval"][1] - r["rate"]]
-                        for r in rows]).T
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=arm)
-    ax.set(xscale="log", xlabel="target demos per task (N)", ylabel="success rate",
-           title=f"{s['suite']}: success vs N (95% interval)")
+    for k, (label, points) in enumerate(series.items()):
+        n, y, lo, hi = (np.array(v, dtype=float) for v in zip(*points, strict=True))
+        ax.errorbar(n * (1 + 0.03 * (k - len(series) / 2)), y, yerr=[y - lo, hi - y],
+                    marker="o", capsize=3, label=label)
+    if zero_line:
+        ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set(xscale="log", xlabel="target demos per task (N)", ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
-    first = out / f"success_vs_n_{s['suite']}{suffix}.png"
     fig.tight_layout()
-    fig.savefig(first, dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    if not s["differences"]:  # no direct arm to pair with
-        return [str(first)]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for k, arm in enumerate(a for a in arms if a != "direct"):
-        ds = [d for d in s["differences"] if d["arm"] == arm]
-        x = np.array([d["n"] for d in ds]) * (1 + 0.03 * (k - 2))
-        y = np.array([d["difference"] for d in ds])
-        err = np.array([[d["difference"] - d["interval"][0], d["interval"][1] - d["difference"]]
-                        for d in ds]).T
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{arm} - direct")
-    ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set(xscale="log", xlabel="target demos per task (N)", ylabel="success difference",
-           title=f"{s['suite']}: paired difference to direct fine-tuning")
-    ax.legend(fontsize=8)
-    second = out / f"paired_difference_{s['suite']}{suffix}.png"
-    fig.tight_layout()
-    fig.savefig(second, dpi=120)
-    plt.close(fig)
-    return [str(first), str(second)]
+    return path
 
 
 def command_line() -> str:
