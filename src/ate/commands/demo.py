@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Console
+from rich.markdown import Markdown
+
 from ate.bench.config import ML45_TRAIN, BenchConfig, SuiteConfig, quick
 from ate.commands.bench import bench
 from ate.errors import ConfigError
@@ -55,6 +58,8 @@ def demo(out: str = "runs/demo", quick_run: bool = False) -> None:
     align = Path(out) / "metaworld" / "align" / f"n{n}-s{seed}"
     align_report(str(run.stage1), str(align / "stage2"), single_stage=str(align / "single"),
                  out=str(Path(out) / "align-report"))
+    text = (Path(out) / "results.md").read_text()  # the success tables again, last
+    Console().print(Markdown(text[text.index("### Success rate"):text.index("### Per target")]))
 
 
 def demo_command(out: str = "runs/demo", quick: bool = False) -> None:
