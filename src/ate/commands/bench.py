@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -37,4 +36,4 @@ def bench_command(config: BenchConfig, quick: bool = False) -> None:
     """Run the benchmark suites of BENCHMARKS.md: demos, cached pre-training, Align, the five
     fine-tuning arms for every N and seed, evaluation; results.md, results.json and plots in
     --out (resumable). --suite metaworld|robosuite|all; --quick for a tiny smoke run."""
-    bench(replace(config), quick_run=quick)
+    bench(config, quick_run=quick)

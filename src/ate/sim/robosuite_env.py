@@ -18,7 +18,6 @@ episodes are paired across arms and policies.
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
@@ -37,7 +36,6 @@ def _quiet() -> None:
     # robosuite logs start-up warnings (no private macro file, optional robot models, mink
     # IK) on its own logger at import; only errors are worth a user's attention
     logging.getLogger("robosuite_logs").addFilter(lambda r: r.levelno >= logging.ERROR)
-    os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def _make(task: str, robot: str, controller: str):
