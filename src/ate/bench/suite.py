@@ -95,16 +95,17 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
         stage1 = cached(cache, "vae", vae_payload(config, pretrain_dir),
                         lambda out: align_stage1(config, pretrain_dir, out))
     run.stage1 = stage1
+    slots = target_slots(config, pool_dir)
     subsets = {(n, s): make_subset(pool_dir, n, s, folder / "data" / "target" / f"n{n}-s{s}")
                for n in config.demos for s in config.seeds}
     with _Clock(run, "align stage 2 + single-stage VAEs"):
-        calls = [(config, str(stage1), str(path), str(folder / "align" / f"n{n}-s{s}"))
+        calls = [(config, slots, str(stage1), str(path), str(folder / "align" / f"n{n}-s{s}"))
                  for (n, s), path in subsets.items()]
         _map(align_target, calls, config.workers)
     # unguided arms do not depend on the guidance settings a variant changes: shared
     arm_dir = {arm: f"{arm}-{config.tag}" if config.tag and arm in GUIDED else arm
                for arm in config.arms}
-    jobs = [(config, arm, n, s, str(subsets[n, s]), str(pre_policy),
+    jobs = [(config, slots, arm, n, s, str(subsets[n, s]), str(pre_policy),
              str(folder / "align" / f"n{n}-s{s}"),
              str(folder / "runs" / arm_dir[arm] / f"n{n}-s{s}"))
             for n in config.demos for s in config.seeds for arm in config.arms]
@@ -266,7 +267,8 @@ def align_stage1(config: SuiteConfig, pretrain: Path, out: Path) -> None:
     run_pretrain(cfg, out)
 
 
-def align_target(config: SuiteConfig, stage1: str, target: str, out: str) -> None:
+def align_target(config: SuiteConfig, slots: SlotConfig, stage1: str, target: str, out: str
+                 ) -> None:
     """Stage 2 (aligned to stage 1's prior) and the single-stage ablation on one subset."""
     import torch
 
@@ -274,7 +276,6 @@ def align_target(config: SuiteConfig, stage1: str, target: str, out: str) -> Non
 
     torch.set_num_threads(1)
     root, target_path = Path(out), Path(target)
-    slots = target_slots(config, target_path.parent.parent / "pool")
     cfg = align_config(config, Path(stage1), target_path, slots, config.vae_adapt_steps, root)
     for name, fn, extra in (("stage2", run_adapt, {"prior_from": stage1}),
                             ("single", run_single_stage, {})):
@@ -285,8 +286,8 @@ def align_target(config: SuiteConfig, stage1: str, target: str, out: str) -> Non
 
 
 # -- one arm ----------------------------------------------------------------------------------
-def finetune_and_evaluate(config: SuiteConfig, arm: str, n: int, seed: int, target: str,
-                          pre_policy: str, align: str, out: str) -> dict:
+def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: int, seed: int,
+                          target: str, pre_policy: str, align: str, out: str) -> dict:
     """Train one arm's multi-task policy on a demo subset and evaluate it on every target
     (task, robot); the result is also written to ``out/eval.json``."""
     import torch
@@ -298,7 +299,6 @@ def finetune_and_evaluate(config: SuiteConfig, arm: str, n: int, seed: int, targ
 
     torch.set_num_threads(1)
     folder = Path(out)
-    slots = target_slots(config, Path(target).parent.parent / "pool")
     run = policy_run(config, data_config(config, Path(target), 0.0, slots),
                      config.finetune_steps, seed)
     if arm != "scratch":
