@@ -4,6 +4,7 @@ protocol end to end on a tiny budget (Meta-World)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -106,3 +107,37 @@ def test_target_slots_put_a_narrower_arm_joints_first_and_gripper_last(tmp_path)
     write_hdf5_episodes(tmp_path / "wide", [rng.normal(size=(20, 9))])
     with pytest.raises(Exception, match="exceed"):
         target_slots(SuiteConfig(), tmp_path / "wide")
+
+
+def test_an_interrupted_cached_pretraining_resumes_to_the_same_weights(tmp_path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from ate.bench.suite import cached, data_config, policy_run, pretrain_policy
+    from ate.data import write_hdf5_episodes
+    from ate.data.config import SlotConfig
+    from ate.finetune.run import train_policy
+
+    rng = np.random.default_rng(0)
+    write_hdf5_episodes(tmp_path / "demos", [rng.normal(size=(30, 3)) for _ in range(3)],
+                        action_key="action", tasks=["a", "b", "a"],
+                        extra=[{"observations/state": rng.normal(size=(30, 5))}
+                               for _ in range(3)])
+    cfg = replace(quick(SuiteConfig()), pretrain_steps=8, workers=1)
+    run = policy_run(cfg, data_config(cfg, tmp_path / "demos", 0.05, SlotConfig()), 8, 0)
+    payload = {"k": 1}
+    whole = cached(tmp_path / "a", "policy", payload,
+                   lambda out: pretrain_policy(cfg, tmp_path / "demos", out))
+    # killed after its step-4 checkpoint: the cache folder holds last/ but no done.json
+    part = tmp_path / "b" / f"{whole.name}"
+    train_policy(run, part, until_step=4)
+    assert not (part / "done.json").exists()
+    first_log = sorted((part / "tensorboard").rglob("events.*"))
+    assert first_log
+    resumed = cached(tmp_path / "b", "policy", payload,
+                     lambda out: pretrain_policy(cfg, tmp_path / "demos", out))
+    assert resumed == part and (part / "done.json").exists()
+    assert set(first_log) <= set((part / "tensorboard").rglob("events.*"))  # continued, kept
+    a = load_file(whole / "last" / "model.safetensors")
+    b = load_file(resumed / "last" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)

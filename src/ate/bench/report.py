@@ -143,7 +143,8 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
              f"{robots}. Targets: {', '.join(cfg.target_tasks)}. N in {list(cfg.demos)}, seeds "
              f"{list(cfg.seeds)}, {cfg.eval_episodes} evaluation episodes per target and "
              f"seed (max {cfg.max_steps or 'default'} steps, executing {cfg.execute} of "
-             f"{cfg.chunk_length} actions per chunk). Policy: {cfg.policy.kind}, "
+             f"{cfg.chunk_length} actions per chunk, {cfg.eval_batch} environments in lock "
+             f"step). Policy: {cfg.policy.kind}, "
              f"{cfg.pretrain_steps} pre-training and {cfg.finetune_steps} fine-tuning steps. "
              f"ATE: lambda {cfg.guidance.lam}, clamp {cfg.guidance.clamp}, floor "
              f"{cfg.guidance.floor}.", "",

@@ -178,8 +178,7 @@ def cached(cache: Path, kind: str, payload: dict, build) -> Path:
     if (folder / "done.json").exists():
         log.info("cached %s reused: %s", kind, folder)
         return folder
-    shutil.rmtree(folder, ignore_errors=True)  # an interrupted build starts over
-    build(folder)
+    build(folder)  # resumes from the folder's last checkpoint when a build was interrupted
     (folder / "done.json").write_text(json.dumps(payload, indent=2))
     return folder
 
@@ -239,7 +238,7 @@ def pretrain_policy(config: SuiteConfig, data: Path, out: Path) -> None:
 
     torch.set_num_threads(max(config.workers, 1))
     train_policy(policy_run(config, data_config(config, data, 0.05, SlotConfig()),
-                            config.pretrain_steps, 0), out)
+                            config.pretrain_steps, 0), out, resume=interrupted(out))
 
 
 def vae_model() -> ModelConfig:
@@ -264,7 +263,12 @@ def align_stage1(config: SuiteConfig, pretrain: Path, out: Path) -> None:
 
     cfg = align_config(config, pretrain, pretrain, SlotConfig(), config.vae_pretrain_steps,
                        out)
-    run_pretrain(cfg, out)
+    run_pretrain(cfg, out, resume=interrupted(out))
+
+
+def interrupted(out: Path) -> Path | None:
+    """``out`` when it holds the last checkpoint of an interrupted training, else None."""
+    return out if (out / "last").exists() or (out / "last.old").exists() else None
 
 
 def align_target(config: SuiteConfig, slots: SlotConfig, stage1: str, target: str, out: str
@@ -326,7 +330,7 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
         for task in config.target_tasks:
             r = evaluate_task(policy_dir, config.suite, task, config.eval_episodes,
                               config.execute, EVAL_SEED_BASE, config.max_steps,
-                              batch=config.eval_episodes, robot=robot)
+                              batch=config.eval_batch, robot=robot)
             evals.append({"task": task, "robot": robot or "", "outcomes": r.outcomes})
     record = {"arm": arm, "n": n, "seed": seed, "train_s": train_s,
               "eval_s": time.perf_counter() - tic, "peak_mb": peak_mb(),
