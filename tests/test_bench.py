@@ -141,3 +141,19 @@ def test_an_interrupted_cached_pretraining_resumes_to_the_same_weights(tmp_path)
     a = load_file(whole / "last" / "model.safetensors")
     b = load_file(resumed / "last" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_align_variants_get_their_own_vaes_and_prior(tmp_path) -> None:
+    from ate.align.config import PriorConfig
+    from ate.bench.suite import align_folder, vae_payload
+
+    (tmp_path / "demos").mkdir()
+    default = SuiteConfig()
+    release = replace(default, adapt=replace(default.adapt, kl_direction="release"))
+    stage1 = replace(default, adapt=replace(default.adapt, init="stage1"))
+    mixture = replace(default, prior=PriorConfig(kind="mixture"))
+    folders = {align_folder(c, tmp_path) for c in (default, release, stage1, mixture)}
+    assert align_folder(default, tmp_path) == tmp_path / "align" and len(folders) == 4
+    # only the prior estimator changes stage 1's output
+    assert vae_payload(release, tmp_path / "demos") == vae_payload(default, tmp_path / "demos")
+    assert vae_payload(mixture, tmp_path / "demos") != vae_payload(default, tmp_path / "demos")

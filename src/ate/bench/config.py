@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from ate.align.config import AdaptConfig, PriorConfig
 from ate.errors import ConfigError
 from ate.policies.config import PolicyConfig
 from ate.steer.guidance import GuidanceConfig
@@ -61,6 +62,8 @@ class SuiteConfig:
         batch_size / lr: policy optimiser batch and learning rate.
         vae_pretrain_steps / vae_adapt_steps: optimiser steps of Align's stage 1 and of each
             stage-2 (and single-stage) VAE.
+        prior: how stage 1 estimates q_phi (the prior-estimator variant).
+        adapt: stage 2's KL direction, MMD reference, initialisation and KL weight.
         guidance: Steer settings of the ATE arms (the tilted arm flips ``sign``).
         workers: processes for demo generation, fine-tuning and evaluation.
         tag: a name for a variant (e.g. ``lam0.5``): its arms train in ``runs/<arm>-<tag>``
@@ -91,6 +94,8 @@ class SuiteConfig:
     lr: float = 3e-4
     vae_pretrain_steps: int = 1500
     vae_adapt_steps: int = 300
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(kl_weight=1e-2))
     guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(
         lam=2.0, clamp=0.1, floor=0.05))
     workers: int = 2

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ate.align.config import AdaptConfig, AlignConfig, ModelConfig
+from ate.align.config import AlignConfig, ModelConfig, PriorConfig
 from ate.bench.config import SuiteConfig
 from ate.config import to_dict
 from ate.data.config import DataConfig, SlotConfig
@@ -98,15 +98,16 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
     slots = target_slots(config, pool_dir)
     subsets = {(n, s): make_subset(pool_dir, n, s, folder / "data" / "target" / f"n{n}-s{s}")
                for n in config.demos for s in config.seeds}
+    align_root = align_folder(config, folder)
     with _Clock(run, "align stage 2 + single-stage VAEs"):
-        calls = [(config, slots, str(stage1), str(path), str(folder / "align" / f"n{n}-s{s}"))
+        calls = [(config, slots, str(stage1), str(path), str(align_root / f"n{n}-s{s}"))
                  for (n, s), path in subsets.items()]
         _map(align_target, calls, config.workers)
     # unguided arms do not depend on the guidance settings a variant changes: shared
     arm_dir = {arm: f"{arm}-{config.tag}" if config.tag and arm in GUIDED else arm
                for arm in config.arms}
     jobs = [(config, slots, arm, n, s, str(subsets[n, s]), str(pre_policy),
-             str(folder / "align" / f"n{n}-s{s}"),
+             str(align_root / f"n{n}-s{s}"),
              str(folder / "runs" / arm_dir[arm] / f"n{n}-s{s}"))
             for n in config.demos for s in config.seeds for arm in config.arms]
     with _Clock(run, "fine-tuning + evaluation"):
@@ -213,9 +214,22 @@ def pretrain_payload(config: SuiteConfig, data: Path) -> dict:
 
 
 def vae_payload(config: SuiteConfig, data: Path) -> dict:
-    """What the stage-1 VAE depends on."""
-    return {"data": fingerprint(data), "model": asdict(vae_model()),
-            "steps": config.vae_pretrain_steps, "h": config.chunk_length}
+    """What the stage-1 VAE and its prior depend on."""
+    payload = {"data": fingerprint(data), "model": asdict(vae_model()),
+               "steps": config.vae_pretrain_steps, "h": config.chunk_length}
+    if config.prior != PriorConfig():  # keys only when set: older caches stay valid
+        payload["prior"] = asdict(config.prior)
+    return payload
+
+
+def align_folder(config: SuiteConfig, folder: Path) -> Path:
+    """Where the stage-2 and single-stage VAEs of this suite's Align settings live:
+    ``align/`` for the defaults, ``align-<hash>/`` for a variant of them."""
+    default = SuiteConfig()
+    if (config.prior, config.adapt) == (default.prior, default.adapt):
+        return folder / "align"
+    settings = json.dumps([asdict(config.prior), asdict(config.adapt)], sort_keys=True)
+    return folder / f"align-{hashlib.sha256(settings.encode()).hexdigest()[:8]}"
 
 
 def policy_run(config: SuiteConfig, data: DataConfig, steps: int, seed: int):
@@ -252,7 +266,7 @@ def align_config(config: SuiteConfig, pretrain: Path, target: Path, slots: SlotC
     return AlignConfig(
         pretrain_data=data_config(config, pretrain, 0.05, SlotConfig()),
         target_data=data_config(config, target, 0.0, slots), model=vae_model(),
-        optim=OptimConfig(lr=1e-3, batch_size=64), adapt=AdaptConfig(kl_weight=1e-2),
+        prior=config.prior, adapt=config.adapt, optim=OptimConfig(lr=1e-3, batch_size=64),
         train=TrainConfig(epochs=10**6, max_steps=steps, val_every=max(steps // 4, 1),
                           save_every=max(steps // 4, 1)), out=str(out))
 
