@@ -102,3 +102,34 @@ def test_eval_command_on_a_trained_policy(tmp_path) -> None:
     result = json.loads((tmp_path / "ev/results.json").read_text())["tasks"][0]
     assert result["episodes"] == 2 and 0 <= result["successes"] <= 2
     assert 0.0 <= result["interval"][0] <= result["rate"] <= result["interval"][1] <= 1.0
+    # videos of the first evaluation episodes, when this machine can render offscreen
+    from ate.errors import SimulatorError
+    from ate.sim.video import record_rollouts
+
+    try:
+        paths = record_rollouts(str(tmp_path / "pol"), "metaworld", "reach-v3", 1,
+                                tmp_path / "videos", max_steps=12, size=64)
+    except SimulatorError as exc:
+        pytest.skip(f"no offscreen rendering here: {exc}")
+    import imageio.v3 as iio
+
+    frames = iio.imread(paths[0])
+    assert paths[0].parent.name == "reach-v3" and paths[0].stem.startswith("seed1000000000-")
+    assert frames.shape[1:] == (64, 64, 3) and 2 <= len(frames) <= 13  # reset + <= 12 steps
+    assert np.abs(frames[-1].astype(int) - frames[0]).mean() > 0.1  # the arm moved
+
+
+def test_a_broken_gl_backend_is_named_not_a_traceback(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MUJOCO_GL": "nonsense"}
+    args = ["data", "generate", "--out", str(tmp_path / "d"), "--tasks", "reach-v3",
+            "--episodes", "1"]
+    done = subprocess.run([sys.executable, "-c", "import sys; from ate.cli import main; "
+                           f"sys.exit(main({args!r}))"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "MUJOCO_GL='nonsense'" in done.stderr + done.stdout
+    assert not list((tmp_path / "d").rglob("*.hdf5"))

@@ -14,3 +14,7 @@ class DataError(ATEError, ValueError):
 
 class ConfigError(ATEError, ValueError):
     """A configuration value is invalid or inconsistent."""
+
+
+class SimulatorError(ATEError, RuntimeError):
+    """A simulator (or its renderer) cannot run on this machine as set up."""

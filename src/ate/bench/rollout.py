@@ -106,23 +106,31 @@ def run_episodes(envs: Sequence[RolloutEnv], policy: GenerativePolicy, task_id: 
     return [results[i] for i in range(len(seeds))]
 
 
+def load_task_policy(policy_dir: str, task: str) -> tuple[GenerativePolicy, int]:
+    """A saved policy and the index of ``task`` among the tasks it was trained on (0 for a
+    policy without task conditioning)."""
+    policy = GenerativePolicy.from_pretrained(Path(policy_dir))
+    if not policy.config.num_tasks:
+        return policy, 0
+    if task not in policy.task_names:
+        raise ConfigError(f"{policy_dir} was not trained on task '{task}' (it knows "
+                          f"{policy.task_names}); fine-tune it on demos of that task first.")
+    return policy, policy.task_names.index(task)
+
+
 def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute: int,
                   first_seed: int = EVAL_SEED_BASE, max_steps: int | None = None,
                   batch: int = 50, robot: str | None = None) -> TaskResult:
     """Success of a saved policy on one task over ``episodes`` seeded episodes, ``batch``
     environments in lock step."""
     torch.set_num_threads(1)
-    policy = GenerativePolicy.from_pretrained(Path(policy_dir))
-    if task not in policy.task_names and policy.config.num_tasks:
-        raise ConfigError(f"{policy_dir} was not trained on task '{task}' (it knows "
-                          f"{policy.task_names}); fine-tune it on demos of that task first.")
+    policy, task_id = load_task_policy(policy_dir, task)
     envs = []
     for _ in range(max(1, min(batch, episodes))):
         env = make_env(suite, task, robot)
         if max_steps:
             env.max_steps = max_steps
         envs.append(env)
-    task_id = policy.task_names.index(task) if policy.config.num_tasks else 0
     seeds = [first_seed + i for i in range(episodes)]
     outcomes = run_episodes(envs, policy, task_id, seeds, execute)
     return TaskResult(task, sum(outcomes), episodes, robot or "", outcomes)

@@ -11,6 +11,8 @@ from rich.table import Table
 
 from ate.bench.rollout import evaluate
 from ate.checkpoint import resolve_checkpoint
+from ate.errors import ConfigError
+from ate.sim.video import record_rollouts
 
 
 def evaluate_policy(
@@ -23,6 +25,7 @@ def evaluate_policy(
     workers: int = 2,
     max_steps: int | None = None,
     out: str | None = None,
+    video: int = 0,
 ) -> None:
     """Roll a saved policy out in a simulator; success rate with an exact 95% interval per
     task (held-out seeds, disjoint from every demo seed).
@@ -38,7 +41,11 @@ def evaluate_policy(
             episodes as 50 environments in lock step.
         max_steps: episode step limit (default: the suite's).
         out: write results.json here.
+        video: also record this many episodes per task (and robot) under ``out/videos``:
+            MP4 with imageio-ffmpeg, else GIF; needs offscreen OpenGL (EGL or OSMesa).
     """
+    if video and not out:
+        raise ConfigError("--video needs --out: the videos are written to OUT/videos.")
     folder = resolve_checkpoint(Path(policy))
     results = evaluate(str(folder), suite, list(tasks), episodes, execute, workers, max_steps,
                        robots)
@@ -59,3 +66,8 @@ def evaluate_policy(
         (Path(out) / "results.json").write_text(json.dumps(
             {"policy": str(folder), "suite": suite, "execute": execute, "tasks": rows},
             indent=2))
+    for robot in robots or (None,):
+        for task in tasks:
+            for path in record_rollouts(str(folder), suite, task, video, Path(out) / "videos",
+                                        execute, max_steps, robot) if video else ():
+                Console().print(f"video: {path}")

@@ -37,6 +37,16 @@ class RolloutEnv(Protocol):
         """A scripted expert for this task: observation -> action."""
         ...
 
+    def render(self, width: int, height: int) -> np.ndarray:
+        """The current state seen from the suite's overview camera: (height, width, 3)
+        uint8. Needs a headless OpenGL (``MUJOCO_GL=egl`` or ``osmesa``) chosen before
+        mujoco is imported; ``ate.sim.video`` sets that up."""
+        ...
+
+    def close_camera(self) -> None:
+        """Free what ``render`` built (its GL context)."""
+        ...
+
     def demonstrate(self, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
         """One expert episode: (actions (n, D), observations (n, S), success), labelled in
         the action space ``step`` takes (an expert may act in another one)."""

@@ -10,6 +10,7 @@ are ``seed * 1_000_000 + task_index * 10_000 + attempt``; evaluation uses seeds 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ate.errors import ConfigError
+from ate.errors import ConfigError, SimulatorError
 from ate.sim.env import RolloutEnv
 from ate.sim.parallel import map_processes
 
@@ -45,6 +46,13 @@ class TaskReport:
 
 def make_env(suite: str, task: str, robot: str | None = None) -> RolloutEnv:
     """The wrapper of ``suite`` for ``task`` (and ``robot``, for robosuite)."""
+    try:
+        import mujoco  # noqa: F401
+    except (ImportError, AttributeError, RuntimeError) as exc:  # a GL backend that is absent
+        raise SimulatorError(
+            f"mujoco does not import with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r} ({exc}). "
+            "Unset MUJOCO_GL to simulate without rendering, or install that backend's "
+            "library (egl: libegl1, osmesa: libosmesa6).") from exc
     if suite == "metaworld":
         from ate.sim.metaworld_env import MetaWorldEnv
 

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from ate.errors import ConfigError
+from ate.sim.camera import Camera
 from ate.sim.env import Expert, rollout
 
 
@@ -54,6 +55,7 @@ class MetaWorldEnv:
         self._cls = ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE[key]
         self._env = None
         self._steps = 0
+        self._camera = Camera("corner", upside_down=True)
 
     def reset(self, seed: int) -> np.ndarray:
         if self._env is None:
@@ -75,6 +77,14 @@ class MetaWorldEnv:
         success = bool(info.get("success", False))
         done = success or terminated or truncated or self._steps >= self.max_steps
         return np.asarray(obs, dtype=np.float32), success, done
+
+    def close_camera(self) -> None:
+        self._camera.close()
+
+    def render(self, width: int = 256, height: int = 256) -> np.ndarray:
+        if self._env is None:
+            raise RuntimeError("call reset(seed) before render")
+        return self._camera.frame(self._env.model, self._env.data, width, height)
 
     def expert(self) -> Expert:
         from metaworld.policies import ENV_POLICY_MAP

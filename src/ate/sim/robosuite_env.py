@@ -22,6 +22,7 @@ import logging
 import numpy as np
 
 from ate.errors import ConfigError
+from ate.sim.camera import Camera
 from ate.sim.env import Expert
 
 TASKS = ("Lift", "Stack")
@@ -78,6 +79,7 @@ class RobosuiteEnv:
         self._scenes: dict[str, object] = {}
         self._env = None
         self._steps, self._gripper = 0, -1.0
+        self._camera = Camera("frontview")
         self.action_dim = self._scene("joint").action_dim
 
     def _scene(self, controller: str):
@@ -99,6 +101,15 @@ class RobosuiteEnv:
         self._steps += 1
         success = bool(self._env._check_success())
         return self._observe(obs), success, success or self._steps >= self.max_steps
+
+    def close_camera(self) -> None:
+        self._camera.close()
+
+    def render(self, width: int = 256, height: int = 256) -> np.ndarray:
+        if self._env is None:
+            raise RuntimeError("call reset(seed) before render")
+        sim = self._env.sim
+        return self._camera.frame(sim.model._model, sim.data._data, width, height)
 
     def expert(self) -> Expert:
         """A fresh OSC_POSE expert (7-d actions for ``demonstrate``'s OSC scene, not for
