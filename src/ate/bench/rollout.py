@@ -120,7 +120,7 @@ def load_task_policy(policy_dir: str, task: str) -> tuple[GenerativePolicy, int]
 
 def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute: int,
                   first_seed: int = EVAL_SEED_BASE, max_steps: int | None = None,
-                  batch: int = 50, robot: str | None = None) -> TaskResult:
+                  batch: int = 10, robot: str | None = None) -> TaskResult:
     """Success of a saved policy on one task over ``episodes`` seeded episodes, ``batch``
     environments in lock step."""
     torch.set_num_threads(1)
@@ -138,7 +138,7 @@ def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute
 
 def evaluate(policy_dir: str, suite: str, tasks: Sequence[str], episodes: int,
              execute: int = 8, workers: int = 1, max_steps: int | None = None,
-             robots: Sequence[str] = (), batch: int = 50) -> list[TaskResult]:
+             robots: Sequence[str] = (), batch: int = 10) -> list[TaskResult]:
     """``evaluate_task`` for every task (and robot), ``workers`` processes at a time."""
     pairs = [(t, r) for r in (robots or [None]) for t in tasks]
     calls = [(policy_dir, suite, t, episodes, execute, EVAL_SEED_BASE, max_steps, batch, r)
