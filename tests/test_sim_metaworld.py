@@ -39,6 +39,15 @@ def test_generate_writes_readable_demos_and_resumes(tmp_path, capsys) -> None:
         with h5py.File(path) as f:
             seeds.append((f.attrs["task"], int(f.attrs["seed"])))
     assert len(set(seeds)) == 6  # no seed used twice within a task
+    # the expert's success rate covers both runs (its experts solve these tasks every time)
+    import json
+
+    stats = json.loads((tmp_path / "reach-v3" / "expert.json").read_text())
+    assert stats == {"attempts": 3, "kept": 3}
+    # a folder from before expert.json: the attempts are recovered from the seeds used
+    (tmp_path / "reach-v3" / "expert.json").unlink()
+    assert main([*args, "--episodes", "3"]) == 0
+    assert json.loads((tmp_path / "reach-v3" / "expert.json").read_text())["attempts"] == 3
 
 
 def test_convert_carries_observations_and_tasks(tmp_path) -> None:

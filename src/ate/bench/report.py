@@ -187,10 +187,11 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
     lines += ["", f"Summed over jobs: training {s['train_s'] / 60:.1f} min, evaluation "
               f"{s['eval_s'] / 60:.1f} min (two jobs run at a time); peak memory of one job "
               f"{s['job_peak_mb']:.0f} MB.", "", "### Scripted experts", "",
-              "| side | robot | task | kept | new attempts | reused |", "|---|---|---|---|---|---|"]
+              "| side | robot | task | kept | attempts | expert success |",
+              "|---|---|---|---|---|---|"]
     for e in s["expert"]:
         lines.append(f"| {e['side']} | {e['robot'] or '-'} | {e['task']} | {e['kept']} | "
-                     f"{e['attempts']} | {e['reused']} |")
+                     f"{e['attempts']} | {e['success']:.0%} |")
     lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots] + [""]
     return lines
 

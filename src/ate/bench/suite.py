@@ -136,7 +136,8 @@ def make_demos(config: SuiteConfig, data: Path, run: SuiteRun) -> tuple[Path, Pa
                            robots)
         for r in reports:
             run.expert.append({"side": name, "task": r.task, "robot": r.robot,
-                               "kept": r.kept, "attempts": r.attempts, "reused": r.reused})
+                               "kept": r.kept, "attempts": r.total_attempts,
+                               "success": r.expert_success})
         short = [f"{r.robot}/{r.task}".strip("/") for r in reports if r.kept < episodes]
         if short:
             raise DataError(f"{data / name}: the expert solved too few episodes of {short}; "

@@ -184,11 +184,12 @@ def data_generate(
     record = Path(out) / "hdf5" if format == "lerobot" else Path(out)
     reports = generate(suite, list(tasks), episodes, record, seed, workers, robots)
     table = Table(title=f"{suite} demos in {record}")
-    for col in ("robot", "task", "kept", "reused", "new attempts", "expert success"):
+    for col in ("robot", "task", "kept", "reused", "new attempts",
+                "expert success (all runs)"):
         table.add_column(col, justify="right")
     for r in reports:
         table.add_row(r.robot or "-", r.task, str(r.kept), str(r.reused), str(r.attempts),
-                      f"{r.expert_success:.0%}" if r.attempts else "-")
+                      f"{r.expert_success:.0%}" if r.total_attempts else "-")
     Console().print(table)
     short = [f"{r.robot}/{r.task}" if r.robot else r.task for r in reports if r.kept < episodes]
     if short:

@@ -9,6 +9,7 @@ are ``seed * 1_000_000 + task_index * 10_000 + attempt``; evaluation uses seeds 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -36,12 +37,12 @@ class TaskReport:
     attempts: int
     reused: int
     robot: str = ""
+    total_attempts: int = 0
 
     @property
     def expert_success(self) -> float:
-        """Share of new attempts the expert solved."""
-        new = self.attempts
-        return (self.kept - self.reused) / new if new else float("nan")
+        """Share of the attempts of every run so far that the expert solved."""
+        return self.kept / self.total_attempts if self.total_attempts else float("nan")
 
 
 def make_env(suite: str, task: str, robot: str | None = None) -> RolloutEnv:
@@ -98,7 +99,21 @@ def generate_task(suite: str, task: str, task_index: int, episodes: int, out: Pa
                 f.attrs["robot"] = robot
         tmp.replace(path)
         kept += 1
-    return TaskReport(task, kept, attempts, reused, robot or "")
+    total = earlier_attempts(folder, first) + attempts
+    stats = folder / "expert.json"
+    stats.with_suffix(".tmp").write_text(json.dumps({"attempts": total, "kept": kept}))
+    stats.with_suffix(".tmp").replace(stats)
+    return TaskReport(task, kept, attempts, reused, robot or "", total)
+
+
+def earlier_attempts(folder: Path, seeds_used: int) -> int:
+    """Expert attempts of earlier runs in ``folder``: from its ``expert.json``, or, for a
+    folder written before that file existed, the seeds those runs consumed (exact unless a
+    run ended on failed attempts)."""
+    stats = folder / "expert.json"
+    if stats.exists():
+        return int(json.loads(stats.read_text())["attempts"])
+    return seeds_used
 
 
 def generate(suite: str, tasks: Sequence[str], episodes: int, out: Path, seed: int = 0,
