@@ -185,7 +185,7 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
         lines.append(f"| {st['stage']} | {st['seconds'] / 60:.1f} min | "
                      f"{st['peak_mb']:.0f} MB |")
     lines += ["", f"Summed over jobs: training {s['train_s'] / 60:.1f} min, evaluation "
-              f"{s['eval_s'] / 60:.1f} min (two jobs run at a time); peak memory of one job "
+              f"{s['eval_s'] / 60:.1f} min ({cfg.workers} at a time); peak memory of one job "
               f"{s['job_peak_mb']:.0f} MB.", "", "### Scripted experts", "",
               "| side | robot | task | kept | attempts | expert success |",
               "|---|---|---|---|---|---|"]
