@@ -69,8 +69,8 @@ def evaluate_policy(
         (Path(out) / "results.json").write_text(json.dumps(
             {"policy": str(folder), "suite": suite, "execute": execute, "tasks": rows},
             indent=2))
-    for robot in robots or (None,):
-        for task in tasks:
-            for path in record_rollouts(str(folder), suite, task, video, Path(out) / "videos",
-                                        execute, max_steps, robot) if video else ():
-                Console().print(f"video: {path}")
+    pairs = [(task, robot) for robot in robots or (None,) for task in tasks] if video else []
+    for task, robot in pairs:
+        for path in record_rollouts(str(folder), suite, task, video, Path(out) / "videos",
+                                    execute, max_steps, robot):
+            Console().print(f"video: {path}")
