@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from ate.align.config import AdaptConfig, PriorConfig
+from ate.align.config import AdaptConfig, ModelConfig, PriorConfig
 from ate.errors import ConfigError
 from ate.policies.config import PolicyConfig
 from ate.steer.guidance import GuidanceConfig
@@ -62,6 +62,7 @@ class SuiteConfig:
         batch_size / lr: policy optimiser batch and learning rate.
         vae_pretrain_steps / vae_adapt_steps: optimiser steps of Align's stage 1 and of each
             stage-2 (and single-stage) VAE.
+        vae: the VAEs' architecture (default: the CPU preset of configs/align/cpu.yaml).
         prior: how stage 1 estimates q_phi (the prior-estimator variant).
         adapt: stage 2's KL direction, MMD reference, initialisation and KL weight.
         guidance: Steer settings of the ATE arms (the tilted arm flips ``sign``).
@@ -94,6 +95,8 @@ class SuiteConfig:
     lr: float = 3e-4
     vae_pretrain_steps: int = 1500
     vae_adapt_steps: int = 300
+    vae: ModelConfig = field(default_factory=lambda: ModelConfig(
+        latent_dim=32, hidden_dim=64, num_layers=3, num_heads=4, ff_dim=128))
     prior: PriorConfig = field(default_factory=PriorConfig)
     adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(kl_weight=1e-2))
     guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(

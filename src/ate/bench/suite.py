@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ate.align.config import AlignConfig, ModelConfig, PriorConfig
+from ate.align.config import AlignConfig, PriorConfig
 from ate.bench.config import SuiteConfig
 from ate.config import to_dict
 from ate.data.config import DataConfig, SlotConfig
@@ -216,7 +216,7 @@ def pretrain_payload(config: SuiteConfig, data: Path) -> dict:
 
 def vae_payload(config: SuiteConfig, data: Path) -> dict:
     """What the stage-1 VAE and its prior depend on."""
-    payload = {"data": fingerprint(data), "model": asdict(vae_model()),
+    payload = {"data": fingerprint(data), "model": asdict(config.vae),
                "steps": config.vae_pretrain_steps, "h": config.chunk_length}
     if config.prior != PriorConfig():  # keys only when set: older caches stay valid
         payload["prior"] = asdict(config.prior)
@@ -227,9 +227,12 @@ def align_folder(config: SuiteConfig, folder: Path) -> Path:
     """Where the stage-2 and single-stage VAEs of this suite's Align settings live:
     ``align/`` for the defaults, ``align-<hash>/`` for a variant of them."""
     default = SuiteConfig()
-    if (config.prior, config.adapt) == (default.prior, default.adapt):
+    mine = (config.vae, config.vae_adapt_steps, config.prior, config.adapt)
+    if mine == (default.vae, default.vae_adapt_steps, default.prior, default.adapt):
         return folder / "align"
     settings = json.dumps([asdict(config.prior), asdict(config.adapt)], sort_keys=True)
+    if mine[:2] != (default.vae, default.vae_adapt_steps):  # keeps older variants' hashes
+        settings += json.dumps([asdict(config.vae), config.vae_adapt_steps], sort_keys=True)
     return folder / f"align-{hashlib.sha256(settings.encode()).hexdigest()[:8]}"
 
 
@@ -256,17 +259,12 @@ def pretrain_policy(config: SuiteConfig, data: Path, out: Path) -> None:
                             config.pretrain_steps, 0), out, resume=interrupted(out))
 
 
-def vae_model() -> ModelConfig:
-    """The CPU preset's VAE (configs/align/cpu.yaml)."""
-    return ModelConfig(latent_dim=32, hidden_dim=64, num_layers=3, num_heads=4, ff_dim=128)
-
-
 def align_config(config: SuiteConfig, pretrain: Path, target: Path, slots: SlotConfig,
                  steps: int, out: Path) -> AlignConfig:
     """The CPU preset's Align settings with this suite's chunks."""
     return AlignConfig(
         pretrain_data=data_config(config, pretrain, 0.05, SlotConfig()),
-        target_data=data_config(config, target, 0.0, slots), model=vae_model(),
+        target_data=data_config(config, target, 0.0, slots), model=config.vae,
         prior=config.prior, adapt=config.adapt, optim=OptimConfig(lr=1e-3, batch_size=64),
         train=TrainConfig(epochs=10**6, max_steps=steps, val_every=max(steps // 4, 1),
                           save_every=max(steps // 4, 1)), out=str(out))
