@@ -152,8 +152,10 @@ def test_align_variants_get_their_own_vaes_and_prior(tmp_path) -> None:
     release = replace(default, adapt=replace(default.adapt, kl_direction="release"))
     stage1 = replace(default, adapt=replace(default.adapt, init="stage1"))
     mixture = replace(default, prior=PriorConfig(kind="mixture"))
-    folders = {align_folder(c, tmp_path) for c in (default, release, stage1, mixture)}
-    assert align_folder(default, tmp_path) == tmp_path / "align" and len(folders) == 4
+    wide = replace(default, vae=replace(default.vae, hidden_dim=128))
+    folders = {align_folder(c, tmp_path) for c in (default, release, stage1, mixture, wide)}
+    assert align_folder(default, tmp_path) == tmp_path / "align" and len(folders) == 5
+    assert vae_payload(wide, tmp_path / "demos") != vae_payload(default, tmp_path / "demos")
     # only the prior estimator changes stage 1's output
     assert vae_payload(release, tmp_path / "demos") == vae_payload(default, tmp_path / "demos")
     assert vae_payload(mixture, tmp_path / "demos") != vae_payload(default, tmp_path / "demos")
