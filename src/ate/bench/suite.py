@@ -227,12 +227,11 @@ def align_folder(config: SuiteConfig, folder: Path) -> Path:
     """Where the stage-2 and single-stage VAEs of this suite's Align settings live:
     ``align/`` for the defaults, ``align-<hash>/`` for a variant of them."""
     default = SuiteConfig()
-    mine = (config.vae, config.vae_adapt_steps, config.prior, config.adapt)
-    if mine == (default.vae, default.vae_adapt_steps, default.prior, default.adapt):
+    if (config.vae, config.prior, config.adapt) == (default.vae, default.prior, default.adapt):
         return folder / "align"
     settings = json.dumps([asdict(config.prior), asdict(config.adapt)], sort_keys=True)
-    if mine[:2] != (default.vae, default.vae_adapt_steps):  # keeps older variants' hashes
-        settings += json.dumps([asdict(config.vae), config.vae_adapt_steps], sort_keys=True)
+    if config.vae != default.vae:  # appended, so the older variants keep their folders
+        settings += json.dumps(asdict(config.vae), sort_keys=True)
     return folder / f"align-{hashlib.sha256(settings.encode()).hexdigest()[:8]}"
 
 

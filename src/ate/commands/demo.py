@@ -50,12 +50,13 @@ def demo(out: str = "runs/demo", quick_run: bool = False) -> None:
     except ImportError as exc:
         raise ConfigError("ate demo runs Meta-World: pip install -e \".[metaworld]\" "
                           "(metaworld 3.1.1, mujoco 3.3.0).") from exc
+    from ate.bench.suite import align_folder
     from ate.commands.align import align_report
 
     suite = quick(demo_suite()) if quick_run else demo_suite()
     run = bench(BenchConfig(suite="metaworld", metaworld=suite, out=out))[0]
     n, seed = suite.demos[0], suite.seeds[0]
-    align = Path(out) / "metaworld" / "align" / f"n{n}-s{seed}"
+    align = align_folder(run.config, Path(out) / "metaworld") / f"n{n}-s{seed}"
     align_report(str(run.stage1), str(align / "stage2"), single_stage=str(align / "single"),
                  out=str(Path(out) / "align-report"))
     text = (Path(out) / "results.md").read_text()  # the success tables again, last
