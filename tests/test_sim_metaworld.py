@@ -22,6 +22,29 @@ def test_reset_is_deterministic_per_seed_and_the_expert_succeeds() -> None:
     assert success and actions.shape[1] == 4 and observations.shape == (len(actions), 39)
 
 
+
+def test_an_env_from_the_compiled_model_replays_a_freshly_compiled_one() -> None:
+    import mujoco
+
+    from ate.sim import metaworld_env
+
+    compile_xml = mujoco.MjModel.from_xml_path
+    metaworld_env._MODELS.clear()
+    actions = np.random.default_rng(0).uniform(-1, 1, (60, 4))
+
+    def episode(env: MetaWorldEnv, seed: int) -> np.ndarray:
+        return np.stack([env.reset(seed)] + [env.step(a)[0] for a in actions])
+
+    first = MetaWorldEnv("door-lock-v3")
+    reference = episode(first, 11)
+    episode(first, 12)  # Meta-World edits its model on reset: the copies must not see it
+    assert len(metaworld_env._MODELS) == 1
+    second = MetaWorldEnv("door-lock-v3")
+    episode(second, 12)
+    np.testing.assert_array_equal(episode(second, 11), reference)
+    assert second._env.model is not first._env.model
+    assert mujoco.MjModel.from_xml_path is compile_xml  # restored after construction
+
 def test_generate_writes_readable_demos_and_resumes(tmp_path, capsys) -> None:
     args = ["data", "generate", "--out", str(tmp_path), "--tasks", "reach-v3",
             "drawer-close-v3", "--workers", "2"]
