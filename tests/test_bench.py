@@ -153,8 +153,12 @@ def test_align_variants_get_their_own_vaes_and_prior(tmp_path) -> None:
     stage1 = replace(default, adapt=replace(default.adapt, init="stage1"))
     mixture = replace(default, prior=PriorConfig(kind="mixture"))
     wide = replace(default, vae=replace(default.vae, hidden_dim=128))
-    folders = {align_folder(c, tmp_path) for c in (default, release, stage1, mixture, wide)}
-    assert align_folder(default, tmp_path) == tmp_path / "align" and len(folders) == 5
+    # stage 2 is fitted to stage 1's prior: a longer stage 1 (or stage 2) is another variant
+    longer = replace(default, vae_pretrain_steps=default.vae_pretrain_steps * 2)
+    adapt = replace(default, vae_adapt_steps=default.vae_adapt_steps * 2)
+    variants = (default, release, stage1, mixture, wide, longer, adapt)
+    folders = {align_folder(c, tmp_path) for c in variants}
+    assert align_folder(default, tmp_path) == tmp_path / "align" and len(folders) == 7
     assert vae_payload(wide, tmp_path / "demos") != vae_payload(default, tmp_path / "demos")
     # only the prior estimator changes stage 1's output
     assert vae_payload(release, tmp_path / "demos") == vae_payload(default, tmp_path / "demos")

@@ -43,6 +43,18 @@ def test_expert_demo_replays_in_joint_space(lift: RobosuiteEnv) -> None:
     assert not lift.replays(actions[:5], 1)  # the start of the demo does not lift the cube
 
 
+def test_jacos_slow_three_finger_hand_lifts_the_cube() -> None:
+    env = RobosuiteEnv("Lift", "Jaco")
+    actions, _, success = env.demonstrate(2)
+    assert success and len(actions) < env.max_steps
+    # its fingers move 1% of their range a step: the same demo with the other arms' 15
+    # closing steps lifts with an open hand
+    first = np.flatnonzero(actions[:, -1] > 0)[0]
+    assert (actions[first:first + 100, -1] > 0).all()
+    assert env.replays(actions, 2)
+    assert not env.replays(np.concatenate([actions[:first + 15], actions[first + 100:]]), 2)
+
+
 def test_generator_output_reads_back(tmp_path) -> None:
     reports = generate("robosuite", ["Lift"], 2, tmp_path, robots=["UR5e"])
     assert reports[0].kept == 2 and reports[0].robot == "UR5e"

@@ -227,11 +227,17 @@ def align_folder(config: SuiteConfig, folder: Path) -> Path:
     """Where the stage-2 and single-stage VAEs of this suite's Align settings live:
     ``align/`` for the defaults, ``align-<hash>/`` for a variant of them."""
     default = SuiteConfig()
-    if (config.vae, config.prior, config.adapt) == (default.vae, default.prior, default.adapt):
+    steps = (config.vae_pretrain_steps, config.vae_adapt_steps)
+    if ((config.vae, config.prior, config.adapt, steps) ==
+            (default.vae, default.prior, default.adapt,
+             (default.vae_pretrain_steps, default.vae_adapt_steps))):
         return folder / "align"
     settings = json.dumps([asdict(config.prior), asdict(config.adapt)], sort_keys=True)
-    if config.vae != default.vae:  # appended, so the older variants keep their folders
+    # appended only when they differ, so the older variants keep their folders
+    if config.vae != default.vae:
         settings += json.dumps(asdict(config.vae), sort_keys=True)
+    if steps != (default.vae_pretrain_steps, default.vae_adapt_steps):
+        settings += json.dumps(steps)  # stage 2 is trained against stage 1's prior
     return folder / f"align-{hashlib.sha256(settings.encode()).hexdigest()[:8]}"
 
 

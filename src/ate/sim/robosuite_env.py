@@ -190,23 +190,31 @@ class RobosuiteEnv:
 
 class ScriptedExpert:
     """Pick (and place) through OSC_POSE deltas, read from the wrapper's 38-d observation:
-    above the cube, descend to its centre, close for a fixed time (Jaco's fingers close
-    slowly), lift slowly (Stack: carry above the other cube, lower, open). The hand keeps
-    the orientation it had at reset.
+    above the cube with the hand turned to the cube's yaw (modulo 90 degrees), descend to its
+    centre, close for a fixed time (Jaco's fingers close slowly: 100 steps; the others 15),
+    lift slowly (Stack: carry the held cube above the other one, lower it, open).
     """
 
     def __init__(self, task: str, robot: str) -> None:
         self.task = task
-        self.close_steps = 30 if robot == "Jaco" else 15
+        # Jaco's fingers move 1% of their range per step: from half open, a grasp needs
+        # about 100 steps to close on the cube, and a release about 50 to let go of it; its
+        # weak grasp drops a cube carried at full speed (XArm7 stalls at half speed)
+        slow = robot == "Jaco"
+        self.close_steps, self.release_steps = (100, 50) if slow else (15, 10)
+        self.carry_gain = 0.5 if slow else 1.0
         self.phase, self.count, self.home = "above", 0, None
+        self.integral = np.zeros(3)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        from robosuite.utils.transform_utils import get_orientation_error
+        from robosuite.utils import transform_utils as T
 
         eef, quat = obs[7:10].astype(np.float64), obs[10:14].astype(np.float64)
         pick, other = obs[15:18].astype(np.float64), obs[22:25].astype(np.float64)
-        if self.home is None:
-            self.home = quat.copy()
+        if self.home is None:  # quaternions are xyzw here, robosuite's convention
+            yaw = T.mat2euler(T.quat2mat(obs[18:22].astype(np.float64)))[2]
+            yaw = (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # a cube's faces repeat every 90
+            self.home = T.quat_multiply(T.axisangle2quat(np.array([0.0, 0.0, yaw])), quat)
         target, grip, gain = eef, -1.0, 1.0
         if self.phase == "above":
             target = pick + np.array([0, 0, 0.08])
@@ -226,17 +234,27 @@ class ScriptedExpert:
             target[2] = pick[2] + 0.15 if self.task == "Lift" else other[2] + 0.1
             if self.task == "Stack" and abs(eef[2] - target[2]) < 0.02:
                 self.phase = "carry"
+        # the held cube, not the hand, goes above the other one: a cube held off-centre
+        # (Jaco's two fingers and thumb) lands beside it otherwise
         if self.phase == "carry":
-            target, grip = other + np.array([0, 0, 0.1]), 1.0
-            if np.linalg.norm(target[:2] - eef[:2]) < 0.008:
+            goal, grip, gain = other + np.array([0, 0, 0.1]), 1.0, self.carry_gain
+            target = eef + goal - pick
+            if np.linalg.norm(goal[:2] - pick[:2]) < 0.008:
                 self.phase = "lower"
         if self.phase == "lower":
-            target, grip, gain = other + np.array([0, 0, 0.05]), 1.0, 0.5
-            if np.linalg.norm(target - eef) < 0.008:
+            goal, grip, gain = other + np.array([0, 0, 0.05]), 1.0, 0.5
+            target = eef + goal - pick
+            if np.linalg.norm(goal - pick) < 0.008:
                 self.phase, self.count = "release", 0
         if self.phase == "release":
             self.count += 1
-            target = eef if self.count <= 10 else eef + np.array([0, 0, 0.05])
-        move = np.clip(10.0 * (target - eef) * gain, -1.0, 1.0)
-        turn = np.clip(4.0 * get_orientation_error(self.home, quat), -1.0, 1.0)
+            target = eef if self.count <= self.release_steps else eef + np.array([0, 0, 0.05])
+        # an integral term for the carried cube: a loaded arm (XArm7) otherwise settles a
+        # centimetre short of the goal under OSC's proportional pull
+        error = 10.0 * (target - eef) * gain
+        if self.phase in ("carry", "lower"):
+            self.integral = self.integral + 0.05 * error
+            error = error + self.integral
+        move = np.clip(error, -1.0, 1.0)
+        turn = np.clip(4.0 * T.get_orientation_error(self.home, quat), -1.0, 1.0)
         return np.concatenate([move, turn, [grip]])
