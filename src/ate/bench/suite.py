@@ -277,8 +277,11 @@ def align_config(config: SuiteConfig, pretrain: Path, target: Path, slots: SlotC
 
 def align_stage1(config: SuiteConfig, pretrain: Path, out: Path) -> None:
     """Stage 1 (VAE phi, prior q_phi, latent bank) on the pre-training demos."""
+    import torch
+
     from ate.align.stages import run_pretrain
 
+    torch.set_num_threads(max(config.workers, 1))  # as many threads as the jobs that follow
     cfg = align_config(config, pretrain, pretrain, SlotConfig(), config.vae_pretrain_steps,
                        out)
     run_pretrain(cfg, out, resume=interrupted(out))
