@@ -20,6 +20,8 @@ def test_reset_is_deterministic_per_seed_and_the_expert_succeeds() -> None:
     assert not np.array_equal(a, c)  # another seed, another placement
     actions, observations, success = rollout(env, env.expert(), seed=3)
     assert success and actions.shape[1] == 4 and observations.shape == (len(actions), 39)
+    # labelled with what the arm executed: the scripted policy's own outputs exceed 1
+    assert np.abs(actions).max() <= 1.0 and np.isclose(np.abs(actions[:, :3]).max(), 1.0)
 
 
 

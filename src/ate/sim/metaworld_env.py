@@ -118,10 +118,15 @@ class MetaWorldEnv:
         return self._camera.frame(self._env.model, self._env.data, width, height)
 
     def expert(self) -> Expert:
+        """Meta-World's scripted policy, its actions clipped to [-1, 1] as ``step`` executes
+        them: the raw ones reach +-25 (a third of the xyz entries beyond 1), and a demo
+        labelled with them makes a min-max normaliser squeeze every executable action into
+        a twentieth of the policy's output range."""
         from metaworld.policies import ENV_POLICY_MAP
 
         policy = ENV_POLICY_MAP[self.task]()
-        return lambda obs: np.asarray(policy.get_action(obs), dtype=np.float32)
+        return lambda obs: np.clip(np.asarray(policy.get_action(obs), dtype=np.float32),
+                                   -1.0, 1.0)
 
     def demonstrate(self, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
         return rollout(self, self.expert(), seed)
