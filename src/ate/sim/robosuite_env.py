@@ -203,7 +203,7 @@ class ScriptedExpert:
         slow = robot == "Jaco"
         self.close_steps, self.release_steps = (100, 50) if slow else (15, 10)
         self.carry_gain = 0.5 if slow else 1.0
-        self.phase, self.count, self.home = "above", 0, None
+        self.phase, self.count, self.heading = "above", 0, None
         self.integral = np.zeros(3)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
@@ -211,10 +211,10 @@ class ScriptedExpert:
 
         eef, quat = obs[7:10].astype(np.float64), obs[10:14].astype(np.float64)
         pick, other = obs[15:18].astype(np.float64), obs[22:25].astype(np.float64)
-        if self.home is None:  # quaternions are xyzw here, robosuite's convention
+        if self.heading is None:  # quaternions are xyzw here, robosuite's convention
             yaw = T.mat2euler(T.quat2mat(obs[18:22].astype(np.float64)))[2]
             yaw = (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # a cube's faces repeat every 90
-            self.home = T.quat_multiply(T.axisangle2quat(np.array([0.0, 0.0, yaw])), quat)
+            self.heading = T.quat_multiply(T.axisangle2quat(np.array([0.0, 0.0, yaw])), quat)
         target, grip, gain = eef, -1.0, 1.0
         if self.phase == "above":
             target = pick + np.array([0, 0, 0.08])
@@ -256,5 +256,5 @@ class ScriptedExpert:
             self.integral = self.integral + 0.05 * error
             error = error + self.integral
         move = np.clip(error, -1.0, 1.0)
-        turn = np.clip(4.0 * T.get_orientation_error(self.home, quat), -1.0, 1.0)
+        turn = np.clip(4.0 * T.get_orientation_error(self.heading, quat), -1.0, 1.0)
         return np.concatenate([move, turn, [grip]])
