@@ -163,3 +163,23 @@ def test_align_variants_get_their_own_vaes_and_prior(tmp_path) -> None:
     # only the prior estimator changes stage 1's output
     assert vae_payload(release, tmp_path / "demos") == vae_payload(default, tmp_path / "demos")
     assert vae_payload(mixture, tmp_path / "demos") != vae_payload(default, tmp_path / "demos")
+
+
+def test_the_cache_key_sees_relabelled_demos_of_the_same_size(tmp_path) -> None:
+    import h5py
+
+    from ate.bench.suite import fingerprint
+
+    def write(actions: np.ndarray) -> str:
+        (tmp_path / "task").mkdir(exist_ok=True)
+        with h5py.File(tmp_path / "task" / "episode_0.hdf5", "w") as f:
+            f["action"] = actions.astype(np.float32)
+        return fingerprint(tmp_path)
+
+    raw = np.random.default_rng(0).normal(scale=3.0, size=(50, 4))
+    path = tmp_path / "task" / "episode_0.hdf5"
+    first = write(raw)
+    first_size = path.stat().st_size
+    clipped = write(np.clip(raw, -1.0, 1.0))  # same shape, same file size, other labels
+    assert path.stat().st_size == first_size and clipped != first
+    assert write(np.clip(raw, -1.0, 1.0)) == clipped

@@ -167,10 +167,14 @@ def make_subset(pool: Path, n: int, seed: int, dest: Path) -> Path:
 
 # -- cached pre-training ----------------------------------------------------------------------
 def fingerprint(folder: Path) -> str:
-    """Names and sizes of a demo folder's files (changes when demos are added)."""
-    files = sorted(folder.rglob("*.hdf5"))
-    return hashlib.sha256("".join(f"{p.relative_to(folder)}:{p.stat().st_size};"
-                                  for p in files).encode()).hexdigest()
+    """Names and contents of a demo folder's files: demos added, or re-recorded with other
+    labels at the same size (the clipped Meta-World actions were), change it."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.hdf5")):
+        with path.open("rb") as f:
+            content = hashlib.file_digest(f, "sha256").hexdigest()
+        digest.update(f"{path.relative_to(folder)}:{content};".encode())
+    return digest.hexdigest()
 
 
 def cached(cache: Path, kind: str, payload: dict, build) -> Path:
