@@ -2,10 +2,11 @@
 so that its scripted experts (``metaworld.policies``) can read the goal from obs[36:39].
 
 ``reset(seed=)`` of the environment is ignored by Meta-World. The first reset builds the task
-with the seed in its constructor (190 ms); later resets reseed that instance with
+with the seed in its constructor (190 ms for a task's first environment in a process, 40 ms
+for the next, which copies the compiled model); later resets reseed that instance with
 ``env.seed(seed)`` before drawing the placement (15-35 ms), which reproduces a fresh
 constructor's episode (same placement to 1e-8, same expert actions; checked on door-lock,
-bin-picking and reach).
+bin-picking and reach). Demos are labelled with the executed (clipped) expert action.
 """
 
 from __future__ import annotations
