@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import h5py
 import numpy as np
 import pytest
 
 from ate.bench.config import BenchConfig, SuiteConfig, quick
 from ate.bench.report import paired_difference
-from ate.bench.suite import make_subset
+from ate.bench.suite import make_subset, subset_print
 from ate.errors import ConfigError
 
 
@@ -54,6 +55,26 @@ def test_subsets_are_seeded_and_shared(tmp_path) -> None:
     assert picked(one) != picked(other)
     with pytest.raises(Exception, match="fewer than N"):
         make_subset(tmp_path / "pool", 7, 0, tmp_path / "s4")
+    # a pool size fixes what is drawn from: more demos recorded later change nothing
+    assert picked(make_subset(tmp_path / "pool", 3, 7, tmp_path / "s6", size=6)) == picked(one)
+    # reused while the pool is unchanged; drawn again from a grown pool when it has no fixed
+    # size (a subset of 3 from a pool of 3 would otherwise be every seed's subset forever)
+    small = tmp_path / "small"
+    for task in ("a", "b"):
+        (small / task).mkdir(parents=True)
+        for i in range(3):
+            (small / task / f"episode_{i}.hdf5").write_bytes(bytes([i]))
+    first = picked(make_subset(small, 3, 7, tmp_path / "s5"))
+    before = subset_print(tmp_path / "s5")
+    assert picked(make_subset(small, 3, 7, tmp_path / "s5")) == first
+    for task in ("a", "b"):
+        for i in range(3, 9):
+            (small / task / f"episode_{i}.hdf5").write_bytes(bytes([i]))
+    assert picked(make_subset(small, 3, 7, tmp_path / "s6", size=6)) == picked(one)
+    assert picked(make_subset(small, 3, 7, tmp_path / "s5")) != first
+    assert subset_print(tmp_path / "s5") != before
+    with pytest.raises(Exception, match="pool of 12"):
+        make_subset(small, 3, 7, tmp_path / "s7", size=12)
 
 
 def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
@@ -92,6 +113,21 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert (runs / "ate_paper-lam1").is_dir() and not (runs / "direct-lam1").exists()
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
     assert (out / "results-lam1.md").is_file()
+    # a pool demo is re-recorded: the subset is drawn again, and the jobs and VAEs trained
+    # on the old draw are set aside (kept) and trained again
+    subset = out / "metaworld" / "data" / "target" / "n2-s0"
+    old_print = subset_print(subset)
+    pool_task = next((out / "metaworld" / "data" / "pool").iterdir())
+    with h5py.File(pool_task / "episode_0.hdf5", "r+") as f:
+        f["action"][...] = 0.5 * f["action"][...]
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    assert subset_print(subset) != old_print
+    direct = runs / "direct" / "n2-s0"
+    assert json.loads((direct / "eval.json").read_text())["data"] == subset_print(subset)
+    assert json.loads((runs / "direct" / "n2-s0.stale-0" / "eval.json").read_text())[
+        "data"] == old_print
+    (stage2_done,) = (out / "metaworld").glob("align*/n2-s0/stage2/done")
+    assert subset_print(subset) in stage2_done.read_text()
 
 
 def test_target_slots_put_a_narrower_arm_joints_first_and_gripper_last(tmp_path) -> None:

@@ -44,8 +44,12 @@ class SuiteConfig:
         target_tasks / target_robots: the held-out side; one multi-task policy is fine-tuned
             per (arm, N, seed) on N demos of every target (task, robot).
         pretrain_episodes: expert demos per pre-training (task, robot).
-        demos: the N values; target demos are drawn from a pool of max(demos) per task,
+        demos: the N values; target demos are drawn from a pool of ``pool`` per task,
             a different subset per seed, the same subset for every arm (paired design).
+        pool: target demos recorded per task (None: max(demos)). Subsets are drawn from
+            the first ``pool`` of them, so a run of one N (``--metaworld.demos 5``) trains
+            on the full grid's subsets, not on 5 demos shared by every seed; at N = pool
+            every seed gets all of them.
         seeds: training seeds (also choose the demo subsets).
         arms: comparison arms (``ARMS``).
         eval_episodes: evaluation episodes per target (task, robot); seeds from 1e9 up.
@@ -79,6 +83,7 @@ class SuiteConfig:
     target_robots: tuple[str, ...] = ()
     pretrain_episodes: int = 50
     demos: tuple[int, ...] = (5, 10, 25)
+    pool: int | None = 25
     seeds: tuple[int, ...] = (0, 1, 2)
     arms: tuple[Arm, ...] = ARMS
     eval_episodes: int = 50
@@ -111,8 +116,17 @@ class SuiteConfig:
             raise ConfigError("robosuite suites need pretrain_robots and target_robots.")
         if not self.demos or min(self.demos) < 1:
             raise ConfigError("demos must hold positive demo counts, e.g. (5, 10, 25).")
+        if self.pool is not None and self.pool < max(self.demos):
+            raise ConfigError(f"pool = {self.pool} is smaller than the largest N, "
+                              f"{max(self.demos)}: set pool >= max(demos) or leave it unset.")
         if min(self.eval_episodes, self.eval_batch, self.finetune_steps) < 1:
             raise ConfigError("eval_episodes, eval_batch and finetune_steps must be >= 1.")
+
+
+    @property
+    def pool_size(self) -> int:
+        """Target demos recorded per (task, robot): ``pool``, or max(demos) when unset."""
+        return self.pool or max(self.demos)
 
 
 def robosuite_default() -> SuiteConfig:
@@ -152,7 +166,7 @@ def quick(config: SuiteConfig) -> SuiteConfig:
     return replace(
         config, pretrain_tasks=config.pretrain_tasks[:2], target_tasks=config.target_tasks[:1],
         pretrain_robots=config.pretrain_robots[:2], target_robots=config.target_robots[:1],
-        pretrain_episodes=3, demos=(2,), seeds=(0,), eval_episodes=2, max_steps=40,
+        pretrain_episodes=3, demos=(2,), pool=None, seeds=(0,), eval_episodes=2, max_steps=40,
         policy=replace(config.policy, width=32, layers=1, inference_steps=2),
         pretrain_steps=4, finetune_steps=3, vae_pretrain_steps=4, vae_adapt_steps=3,
         batch_size=16, workers=1)

@@ -96,7 +96,8 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
                         lambda out: align_stage1(config, pretrain_dir, out))
     run.stage1 = stage1
     slots = target_slots(config, pool_dir)
-    subsets = {(n, s): make_subset(pool_dir, n, s, folder / "data" / "target" / f"n{n}-s{s}")
+    subsets = {(n, s): make_subset(pool_dir, n, s, folder / "data" / "target" / f"n{n}-s{s}",
+                                   config.pool_size)
                for n in config.demos for s in config.seeds}
     align_root = align_folder(config, folder)
     with _Clock(run, "align stage 2 + single-stage VAEs"):
@@ -127,7 +128,7 @@ def make_demos(config: SuiteConfig, data: Path, run: SuiteRun) -> tuple[Path, Pa
     robot). Both are reused when present (the generator resumes)."""
     from ate.sim.generate import generate
 
-    pool_size = max(config.demos)
+    pool_size = config.pool_size
     sides = (("pretrain", config.pretrain_tasks, config.pretrain_robots,
               config.pretrain_episodes, 0),
              ("pool", config.target_tasks, config.target_robots, pool_size, 1))
@@ -145,35 +146,55 @@ def make_demos(config: SuiteConfig, data: Path, run: SuiteRun) -> tuple[Path, Pa
     return data / "pretrain", data / "pool"
 
 
-def make_subset(pool: Path, n: int, seed: int, dest: Path) -> Path:
+def make_subset(pool: Path, n: int, seed: int, dest: Path, size: int | None = None) -> Path:
     """Copy n demos of every (robot/)task folder of ``pool`` to ``dest``, drawn by ``seed``
-    (the same draw for every arm)."""
-    if (dest / "done").exists():
+    from the folder's first ``size`` episodes (None: all; the same draw for every arm).
+    ``dest/subset.json`` records what they were drawn from: a subset whose source changed
+    (a pool grown from fewer demos, re-recorded) is drawn again, and what was trained on the
+    old draw is recognised by :func:`subset_print`."""
+    marker = dest / "subset.json"
+    sources = {}
+    for folder in sorted({p.parent for p in pool.rglob("episode_*.hdf5")}):
+        files = sorted(folder.glob("episode_*.hdf5"), key=lambda p: int(p.stem.split("_")[1]))
+        if len(files) < max(n, size or 0):
+            raise DataError(f"{folder} holds {len(files)} demos, fewer than N = {n} or the "
+                            f"pool of {size}; generate more (`ate bench` does) or lower them.")
+        sources[folder] = files[:size]
+    source_print = files_print(pool, [f for files in sources.values() for f in files])
+    if marker.exists() and json.loads(marker.read_text()).get("pool") == source_print:
         return dest
     shutil.rmtree(dest, ignore_errors=True)
-    folders = sorted({p.parent for p in pool.rglob("episode_*.hdf5")})
-    for folder in folders:
-        files = sorted(folder.glob("episode_*.hdf5"), key=lambda p: int(p.stem.split("_")[1]))
-        if len(files) < n:
-            raise DataError(f"{folder} holds {len(files)} demos, fewer than N = {n}.")
+    for folder, files in sources.items():
         pick = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
         out = dest / folder.relative_to(pool)
         out.mkdir(parents=True, exist_ok=True)
         for k, i in enumerate(sorted(pick)):
             shutil.copy(files[i], out / f"episode_{k}.hdf5")
-    (dest / "done").write_text("")
+    record = {"pool": source_print, "n": n, "seed": seed, "subset": fingerprint(dest)}
+    (dest / "subset.json.tmp").write_text(json.dumps(record))
+    (dest / "subset.json.tmp").replace(marker)
     return dest
+
+
+def subset_print(dest: Path) -> str:
+    """The content fingerprint of a subset made by :func:`make_subset`."""
+    return json.loads((dest / "subset.json").read_text())["subset"]
 
 
 # -- cached pre-training ----------------------------------------------------------------------
 def fingerprint(folder: Path) -> str:
     """Names and contents of a demo folder's files: demos added, or re-recorded with other
     labels at the same size (the clipped Meta-World actions were), change it."""
+    return files_print(folder, folder.rglob("*.hdf5"))
+
+
+def files_print(root: Path, paths) -> str:
+    """SHA-256 over the names (relative to ``root``) and contents of ``paths``."""
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.hdf5")):
+    for path in sorted(paths):
         with path.open("rb") as f:
             content = hashlib.file_digest(f, "sha256").hexdigest()
-        digest.update(f"{path.relative_to(folder)}:{content};".encode())
+        digest.update(f"{path.relative_to(root)}:{content};".encode())
     return digest.hexdigest()
 
 
@@ -306,12 +327,24 @@ def align_target(config: SuiteConfig, slots: SlotConfig, stage1: str, target: st
     torch.set_num_threads(1)
     root, target_path = Path(out), Path(target)
     cfg = align_config(config, Path(stage1), target_path, slots, config.vae_adapt_steps, root)
+    # what the VAEs were trained from: a redrawn subset or another stage 1 retrains them
+    trained_on = json.dumps({"subset": subset_print(target_path), "stage1": Path(stage1).name})
     for name, fn, extra in (("stage2", run_adapt, {"prior_from": stage1}),
                             ("single", run_single_stage, {})):
-        if not (root / name / "done").exists():
+        done = root / name / "done"
+        if not done.exists() or done.read_text() != trained_on:
             shutil.rmtree(root / name, ignore_errors=True)
             fn(replace(cfg, **extra), root / name)
-            (root / name / "done").write_text("")
+            done.write_text(trained_on)
+
+
+def set_aside(folder: Path) -> Path:
+    """Rename a stale result ``folder`` to a free ``<name>.stale-<k>`` beside it."""
+    k = 0
+    while (stale := folder.with_name(f"{folder.name}.stale-{k}")).exists():
+        k += 1
+    folder.rename(stale)
+    return stale
 
 
 # -- one arm ----------------------------------------------------------------------------------
@@ -337,13 +370,19 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
         run = replace(run, guidance=replace(config.guidance, sign=sign),
                       guidance_from=str(Path(align) / ("single" if arm == "single_stage"
                                                        else "stage2")))
+    data = subset_print(Path(target))
     if (folder / "eval.json").exists():
         done = json.loads((folder / "eval.json").read_text())
-        if not same_run(done["run"], to_dict(run)) or len(done["evals"][0]["outcomes"]) != (
+        if done.get("data") != data:
+            stale = set_aside(folder)
+            log.warning("%s was trained on another draw of its demo subset (the pool changed);"
+                        " moved to %s and trained again", folder, stale)
+        elif not same_run(done["run"], to_dict(run)) or len(done["evals"][0]["outcomes"]) != (
                 config.eval_episodes):
             raise ConfigError(f"{folder} holds a run of another config; give this variant a "
                               "--<suite>.tag or another --out (nothing was overwritten).")
-        return done
+        else:
+            return done
     shutil.rmtree(folder, ignore_errors=True)  # an interrupted job starts over
     tic = time.perf_counter()
     result = train_policy(run, folder / "policy")
@@ -359,7 +398,7 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
             evals.append({"task": task, "robot": robot or "", "outcomes": r.outcomes})
     record = {"arm": arm, "n": n, "seed": seed, "train_s": train_s,
               "eval_s": time.perf_counter() - tic, "peak_mb": peak_mb(),
-              "final_loss": result.best_val, "evals": evals, "run": to_dict(run)}
+              "final_loss": result.best_val, "evals": evals, "run": to_dict(run), "data": data}
     tmp = folder / "eval.json.tmp"
     tmp.write_text(json.dumps(record))
     tmp.replace(folder / "eval.json")
