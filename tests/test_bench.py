@@ -99,6 +99,17 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
         run = json.loads(next(runs.glob(f"{arm}/*/eval.json")).read_text())["run"]
         assert bool(run["guidance_from"]) == (arm in ("ate_paper", "ate_tilted", "single_stage"))
         assert bool(run["init_from"]) == (arm != "scratch")
+    # guided jobs record how far Steer displaced their regression target
+    shift = json.loads((runs / "ate_paper" / "n2-s0" / "eval.json").read_text())["steer"]
+    assert shift["ratio"] > 0 and shift["lam"] == cfg.guidance.lam
+    assert "displacement of the regression target" in (out / "results.md").read_text()
+    # a job finished before that was recorded gets it measured again, the same number
+    record = json.loads((runs / "ate_paper" / "n2-s0" / "eval.json").read_text())
+    del record["steer"]
+    (runs / "ate_paper" / "n2-s0" / "eval.json").write_text(json.dumps(record))
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    again = json.loads((runs / "ate_paper" / "n2-s0" / "eval.json").read_text())["steer"]
+    assert again == pytest.approx(shift)
     # a second run reuses every finished job and the cached pre-training
     stamps = {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")}
     assert main(["bench", "--quick", "--out", str(out)]) == 0

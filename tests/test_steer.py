@@ -10,6 +10,7 @@ import torch
 from ate.align.vae import ActionVAE, VAEConfig
 from ate.data import EmbodimentSlots, Normalizer
 from ate.steer import GuidanceConfig, LatentGuidance, guided_loss, guided_target, masked_mse
+from ate.steer.objectives import target_shift
 
 g0 = torch.Generator().manual_seed(0)
 
@@ -127,6 +128,8 @@ def test_minimiser_shifts_clean_estimate_by_lam_s_g(family, sign) -> None:
     else:
         expected = a0 + direction * lam * s * g.clamp(-clamp, clamp)
     torch.testing.assert_close(implied_x0(family, best, a0, eps, time), expected)
+    torch.testing.assert_close(target_shift(family, g, time, lam=lam, clamp=clamp, sign=sign),
+                               expected - a0)
     assert guided_loss(family, best, plain_target(family, a0, eps, time), g, time, lam=lam,
                        clamp=clamp, sign=sign) < 1e-24
 
@@ -262,3 +265,48 @@ def test_precomputed_clean_latents_give_the_same_guidance() -> None:
                                guide(noisy, clean))
     with pytest.raises(ValueError, match="clean"):
         guide(noisy)
+
+
+def test_loss_records_the_target_shift_against_its_closed_form() -> None:
+    guide = LatentGuidance(encoder(), GuidanceConfig(lam=1.5, clamp=0.05), slots=[0, 1, 2])
+    a0, noise = rand(5, 8, 4), rand(5, 8, 4)
+    abar = torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9], dtype=torch.float64)
+    noisy = abar.sqrt().view(-1, 1, 1) * a0 + (1 - abar).sqrt().view(-1, 1, 1) * noise
+    steps = torch.ones(5, 8, dtype=torch.bool)
+    steps[0, 6:] = False
+    g = guide(noisy, a0, steps)
+    guide.loss("epsilon", noise, noise, g, abar, clean=a0, step_mask=steps)
+    shift = 1.5 * ((1 - abar) / abar.sqrt()).view(-1, 1, 1) * g.clamp(-0.05, 0.05)
+    real = steps[..., None] & torch.tensor([True, True, True, False])
+    rms = [shift[b][real[b]].pow(2).mean().sqrt() for b in range(5)]
+    clean = [a0[b][real[b]].pow(2).mean().sqrt() for b in range(5)]
+    torch.testing.assert_close(guide.last_stats.shift_rms, torch.stack(rms))
+    summary = guide.last_stats.summary()
+    assert summary["target_shift_ratio"] == pytest.approx(
+        float(torch.stack(rms).mean() / torch.stack(clean).mean()))
+
+
+def test_measure_shift_is_linear_in_lambda_and_leaves_the_rng_alone(tmp_path) -> None:
+    from ate.data import write_hdf5_episodes
+    from ate.data.config import DataConfig
+    from ate.data.prepare import prepare_chunks
+    from ate.policies import FlowPolicy
+    from ate.policies.config import PolicyConfig
+    from ate.steer.shift import measure_shift
+
+    write_hdf5_episodes(tmp_path / "d", [torch.randn(30, 3).numpy() for _ in range(3)])
+    data = prepare_chunks(DataConfig(path=str(tmp_path / "d"), chunk_length=8, obs_horizon=0,
+                                     val_fraction=0.0))
+    policy = FlowPolicy(PolicyConfig(kind="flow", action_dim=3, chunk_length=8, obs_dim=0,
+                                     width=16, layers=1, heads=2), data.slots, data.normalizer)
+    guide = LatentGuidance(encoder(dtype=torch.float32), GuidanceConfig(lam=1.0, clamp=None,
+                                                                        floor=0.5))
+    state = torch.get_rng_state()
+    one = measure_shift(policy, guide, data.train, batches=3, batch_size=8)
+    assert torch.equal(torch.get_rng_state(), state)
+    guide.lam = 2.0
+    two = measure_shift(policy, guide, data.train, batches=3, batch_size=8)
+    assert one.ratio > 0 and two.ratio == pytest.approx(2 * one.ratio, rel=1e-5)
+    assert two.clean_rms == pytest.approx(one.clean_rms) and two.chunks == 24
+    guide.lam = 0.0
+    assert measure_shift(policy, guide, data.train, batches=3, batch_size=8).ratio == 0.0

@@ -17,6 +17,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from ate.config import to_dict
 from ate.data.config import DataConfig, SlotConfig
 from ate.errors import ConfigError, DataError
 from ate.training.config import OptimConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from ate.finetune.config import PolicyRunConfig
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +342,22 @@ def align_target(config: SuiteConfig, slots: SlotConfig, stage1: str, target: st
             done.write_text(trained_on)
 
 
+def with_steer_shift(record: dict, run: PolicyRunConfig, path: Path) -> dict:
+    """A finished guided job's record with its ``steer`` shift (``ShiftReport``); jobs
+    finished before it was recorded get it measured now (no training) and saved."""
+    if "steer" in record or not run.guidance_from:
+        return record
+    from ate.finetune.run import steer_shift
+
+    report = steer_shift(run)
+    if report is None:
+        return record
+    record = {**record, "steer": report.to_dict()}
+    path.with_suffix(".json.tmp").write_text(json.dumps(record))
+    path.with_suffix(".json.tmp").replace(path)
+    return record
+
+
 def set_aside(folder: Path) -> Path:
     """Rename a stale result ``folder`` to a free ``<name>.stale-<k>`` beside it."""
     k = 0
@@ -382,7 +402,7 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
             raise ConfigError(f"{folder} holds a run of another config; give this variant a "
                               "--<suite>.tag or another --out (nothing was overwritten).")
         else:
-            return done
+            return with_steer_shift(done, run, folder / "eval.json")
     shutil.rmtree(folder, ignore_errors=True)  # an interrupted job starts over
     tic = time.perf_counter()
     result = train_policy(run, folder / "policy")
@@ -399,6 +419,8 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
     record = {"arm": arm, "n": n, "seed": seed, "train_s": train_s,
               "eval_s": time.perf_counter() - tic, "peak_mb": peak_mb(),
               "final_loss": result.best_val, "evals": evals, "run": to_dict(run), "data": data}
+    if (folder / "policy" / "steer_shift.json").exists():
+        record["steer"] = json.loads((folder / "policy" / "steer_shift.json").read_text())
     tmp = folder / "eval.json.tmp"
     tmp.write_text(json.dumps(record))
     tmp.replace(folder / "eval.json")

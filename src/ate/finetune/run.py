@@ -21,6 +21,7 @@ from ate.errors import ConfigError
 from ate.finetune.config import PolicyRunConfig
 from ate.policies import DiffusionPolicy, FlowPolicy, GenerativePolicy
 from ate.steer.guidance import LatentGuidance
+from ate.steer.shift import ShiftReport, measure_shift
 from ate.training.trainer import Trainer, TrainResult
 
 log = logging.getLogger(__name__)
@@ -160,10 +161,8 @@ def _grow_task_table(policy: GenerativePolicy, rows: int) -> None:
     policy.config = replace(policy.config, num_tasks=rows)
 
 
-def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
-                 until_step: int | None = None) -> TrainResult:
-    """Pre-train (no ``init_from``) or fine-tune (``init_from``), guided when
-    ``guidance_from`` is set. Writes ``out/last`` and ``out/best``."""
+def _setup(config: PolicyRunConfig
+           ) -> tuple[PreparedChunks, GenerativePolicy, LatentGuidance | None]:
     data = prepare_chunks(config.data)
     if config.init_from:
         policy = adapt_pretrained(GenerativePolicy.from_pretrained(
@@ -175,10 +174,38 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
         guidance = LatentGuidance.from_pretrained(
             config.guidance_from, slots=data.slots.indices, policy_normalizer=data.normalizer,
             **asdict(config.guidance))
+    return data, policy, guidance
+
+
+def steer_shift(config: PolicyRunConfig) -> ShiftReport | None:
+    """How far this run's Steer guidance displaces the regression target (``ShiftReport``),
+    measured on its training chunks without training; None when it runs unguided or with
+    lambda still to be calibrated (``auto_fraction``)."""
+    data, policy, guidance = _setup(config)
+    if guidance is None or guidance.config.auto_fraction is not None:
+        return None
+    return measure_shift(policy, guidance, data.train, batch_size=config.optim.batch_size,
+                         seed=config.train.seed)
+
+
+def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
+                 until_step: int | None = None) -> TrainResult:
+    """Pre-train (no ``init_from``) or fine-tune (``init_from``), guided when
+    ``guidance_from`` is set. Writes ``out/last`` and ``out/best``, and for a guided run
+    ``out/steer_shift.json`` (``steer_shift``)."""
+    data, policy, guidance = _setup(config)
     stage = "finetune" if config.init_from else "pretrain"
     if resume is None and (out / "last").exists():
         raise ConfigError(f"{out} already holds a run. Continue it with --resume {out}, or "
                           "choose another --out (nothing was overwritten).")
+    if guidance is not None and guidance.config.auto_fraction is None and resume is None:
+        report = measure_shift(policy, guidance, data.train,
+                               batch_size=config.optim.batch_size, seed=config.train.seed)
+        log.info("Steer displaces the regression target by %.1f%% of the target actions' RMS "
+                 "(lambda %.3g, floor %.3g, %.0f%% of g's elements clamped)",
+                 100 * report.ratio, report.lam, report.floor, 100 * report.clamped_fraction)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "steer_shift.json").write_text(json.dumps(report.to_dict(), indent=2))
     trainer = PolicyTrainer(policy, guidance, data, config, out, stage)
     if resume is not None:
         last = recover_folder(resume / "last" if (resume / "last").exists() else resume)

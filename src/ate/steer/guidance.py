@@ -24,7 +24,7 @@ from ate.align.vae import ActionVAE
 from ate.checkpoint import resolve_checkpoint
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
-from ate.steer.objectives import Family, Sign, clamp_guidance, guided_loss, x0_scale
+from ate.steer.objectives import Family, Sign, clamp_guidance, guided_loss, masked_rms, target_shift
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +68,28 @@ class GuidanceConfig:
 @dataclass
 class GuidanceStats:
     """Diagnostics of the last call, per sample (B,): |g| before and after the clamp, the
-    share of clamped elements, the latent distance J."""
+    share of clamped elements, the latent distance J; once ``loss`` has run, also the RMS
+    of the target shift (``target_shift``, policy units) and of the clean actions."""
 
     g_norm: torch.Tensor
     g_norm_clamped: torch.Tensor
     clamped_fraction: torch.Tensor
     distance: torch.Tensor
+    shift_rms: torch.Tensor | None = None
+    clean_rms: torch.Tensor | None = None
 
     def summary(self, time: torch.Tensor | None = None, buckets: int = 4) -> dict[str, float]:
         """Batch means, and with ``time`` (B,) scaled to [0, 1] (e.g. t / T, or 1 - tau, so
-        that 1 is the noise end) also per time bucket: ``g_norm/t0`` ... ``g_norm/t3``."""
+        that 1 is the noise end) also per time bucket: ``g_norm/t0`` ... ``g_norm/t3``.
+        ``target_shift_ratio`` is the mean shift RMS over the mean clean-action RMS."""
         fields = {"g_norm": self.g_norm, "g_norm_clamped": self.g_norm_clamped,
                   "clamped_fraction": self.clamped_fraction, "latent_distance": self.distance}
+        if self.shift_rms is not None:
+            fields["target_shift"] = self.shift_rms
         out = {k: float(v.float().mean()) for k, v in fields.items()}
+        if self.shift_rms is not None and self.clean_rms is not None:
+            out["target_shift_ratio"] = out["target_shift"] / max(
+                float(self.clean_rms.float().mean()), 1e-12)
         if time is not None:
             bucket = (time.float().clamp(0, 1) * buckets).long().clamp(max=buckets - 1).cpu()
             for b in range(buckets):
@@ -242,6 +251,13 @@ class LatentGuidance:
         if self.config.auto_fraction is not None and len(self._calibration) < \
                 self.config.auto_batches:
             self._calibrate(family, g, time, clean, mask)
+        if self.last_stats is not None:
+            with torch.no_grad():
+                shift = target_shift(family, g, time, lam=self.lam, clamp=self.config.clamp,
+                                     sign=self.config.sign, floor=self.config.floor)
+                self.last_stats.shift_rms = masked_rms(shift, mask, step_mask)
+                self.last_stats.clean_rms = (None if clean is None else
+                                             masked_rms(clean.detach(), mask, step_mask))
         return guided_loss(family, pred, target, g, time, lam=self.lam,
                            clamp=self.config.clamp, sign=self.config.sign, mask=mask,
                            step_mask=step_mask, floor=self.config.floor)
@@ -251,13 +267,8 @@ class LatentGuidance:
         if clean is None:
             raise ValueError("lam='auto' (auto_fraction) needs clean=a0 in loss() while it "
                              "calibrates")
-        t = torch.as_tensor(time, dtype=g.dtype, device=g.device)
-        s = x0_scale(family, t.reshape(-1, *([1] * (g.ndim - 1))) if t.ndim else t,
-                     self.config.floor)
-        if family == "sample":
-            shift = clamp_guidance(s * g, self.config.clamp)
-        else:
-            shift = s * clamp_guidance(g, self.config.clamp)
+        shift = target_shift(family, g, time, lam=1.0, clamp=self.config.clamp,
+                             floor=self.config.floor)
         real = mask.expand_as(g[:, 0]).unsqueeze(1).expand_as(g)
         shift_rms = shift[real].pow(2).mean().sqrt().item()
         clean_rms = clean[real].pow(2).mean().sqrt().item()

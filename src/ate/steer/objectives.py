@@ -56,6 +56,26 @@ def x0_scale(family: Family, time: torch.Tensor, floor: float = 1e-3) -> torch.T
     return (1 - tau) ** 2 / tau
 
 
+def target_shift(family: Family, g: torch.Tensor, time: torch.Tensor | float, *,
+                 lam: float = 2.0, clamp: float | None = 0.1, sign: Sign = "paper",
+                 floor: float = 1e-3) -> torch.Tensor:
+    """How far ``guided_target`` moves the clean-action estimate at the loss minimum.
+
+    Args: as ``guided_target`` (g (B, H, U), time (B,) or scalar).
+
+    Returns:
+        (B, H, U) in the policy's (normalised) action units: -lam * s * G for the paper
+        sign, +lam * s * G for the tilted one (``sample``: lam * clamp(s * g)). Fine-tuning
+        with Steer regresses onto the demos displaced by this much.
+    """
+    direction = -1.0 if sign == "paper" else 1.0
+    g = g.detach()
+    s = x0_scale(family, _per_sample(time, g).to(g.dtype), floor)
+    if family == "sample":
+        return direction * lam * clamp_guidance(s * g, clamp)
+    return direction * lam * s * clamp_guidance(g, clamp)
+
+
 def guided_target(
     family: Family,
     target: torch.Tensor,
@@ -117,12 +137,26 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor,
     err = (pred - target).pow(2)
     if mask is None and step_mask is None:
         return err.mean()
-    weight = torch.ones_like(err)
-    if mask is not None:
-        weight = weight * (mask if mask.ndim == 2 else mask[None])[:, None, :].to(err.dtype)
-    if step_mask is not None:
-        weight = weight * step_mask[..., None].to(err.dtype)
+    weight = _weights(err, mask, step_mask)
     return (err * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def masked_rms(x: torch.Tensor, mask: torch.Tensor | None = None,
+               step_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample root mean square of x (B, H, U) over the real slots and steps: (B,)."""
+    weight = _weights(x, mask, step_mask)
+    sq = (x.pow(2) * weight).flatten(1).sum(1)
+    return (sq / weight.flatten(1).sum(1).clamp_min(1.0)).sqrt()
+
+
+def _weights(like: torch.Tensor, mask: torch.Tensor | None, step_mask: torch.Tensor | None
+             ) -> torch.Tensor:
+    weight = torch.ones_like(like)
+    if mask is not None:
+        weight = weight * (mask if mask.ndim == 2 else mask[None])[:, None, :].to(like.dtype)
+    if step_mask is not None:
+        weight = weight * step_mask[..., None].to(like.dtype)
+    return weight
 
 
 def guided_loss(
