@@ -308,5 +308,9 @@ def test_measure_shift_is_linear_in_lambda_and_leaves_the_rng_alone(tmp_path) ->
     two = measure_shift(policy, guide, data.train, batches=3, batch_size=8)
     assert one.ratio > 0 and two.ratio == pytest.approx(2 * one.ratio, rel=1e-5)
     assert two.clean_rms == pytest.approx(one.clean_rms) and two.chunks == 24
+    assert -1 <= one.noise_cosine <= 1 and two.noise_cosine == pytest.approx(one.noise_cosine)
+    guide.config.sign = "tilted"  # the opposite displacement: the cosine flips
+    assert measure_shift(policy, guide, data.train, batches=3, batch_size=8).noise_cosine == \
+        pytest.approx(-one.noise_cosine)
     guide.lam = 0.0
     assert measure_shift(policy, guide, data.train, batches=3, batch_size=8).ratio == 0.0

@@ -81,10 +81,11 @@ def summarize(run: SuiteRun) -> dict:
                          "rate": wins / total, "interval": [lo, hi],
                          "per_seed": {str(s): float(np.mean(np.concatenate(v)))
                                       for s, v in sorted(by_seed.items())}})
-            shifts = [j["steer"]["ratio"] for j in jobs
-                      if j["arm"] == arm and j["n"] == n and "steer" in j]
-            if shifts:
-                rows[-1]["target_shift"] = float(np.mean(shifts))
+            steer = [j["steer"] for j in jobs if j["arm"] == arm and j["n"] == n and "steer" in j]
+            if steer:
+                rows[-1]["target_shift"] = float(np.mean([x["ratio"] for x in steer]))
+                rows[-1]["noise_cosine"] = float(np.mean([x.get("noise_cosine", np.nan)
+                                                          for x in steer]))
             if arm != "direct" and "direct" in cfg.arms:
                 point, dlo, dhi = paired_difference(by_seed, outcomes(jobs, "direct", n))
                 diffs.append({"arm": arm, "n": n, "difference": point, "interval": [dlo, dhi]})
@@ -179,13 +180,16 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
     shifted = [arm for arm in cfg.arms if any(
         r["arm"] == arm and "target_shift" in r for r in s["rows"])]
     if shifted:
-        lines += ["", "### Steer's displacement of the regression target (RMS, % of the "
-                  "target actions' RMS; mean over seeds)", "",
+        lines += ["", "### Steer's displacement of the regression target", "",
+                  "RMS of the displacement as a share of the target actions' RMS, and its "
+                  "cosine with (noisy - clean): positive moves the clean-action estimate "
+                  "toward the noise (`ate.steer.shift`); mean over seeds.", "",
                   "| arm | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",
                   "|---|" + "---|" * len(cfg.demos)]
         for arm in shifted:
-            cells = [next((f"{r['target_shift']:.1%}" for r in s["rows"] if r["arm"] == arm
-                           and r["n"] == n and "target_shift" in r), "-") for n in cfg.demos]
+            cells = [next((f"{r['target_shift']:.1%} (cos {r['noise_cosine']:+.2f})"
+                           for r in s["rows"] if r["arm"] == arm and r["n"] == n
+                           and "target_shift" in r), "-") for n in cfg.demos]
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     targets = sorted({(t["robot"], t["task"]) for t in s["per_target"]})
     lines += ["", "### Per target (pooled over N and seeds)", "",

@@ -344,8 +344,12 @@ def align_target(config: SuiteConfig, slots: SlotConfig, stage1: str, target: st
 
 def with_steer_shift(record: dict, run: PolicyRunConfig, path: Path) -> dict:
     """A finished guided job's record with its ``steer`` shift (``ShiftReport``); jobs
-    finished before it was recorded get it measured now (no training) and saved."""
-    if "steer" in record or not run.guidance_from:
+    finished before it (or one of its fields) was recorded get it measured now (no
+    training, the same numbers) and saved."""
+    from ate.steer.shift import ShiftReport
+
+    fields = set(ShiftReport.__dataclass_fields__)
+    if not run.guidance_from or fields <= set(record.get("steer", {})):
         return record
     from ate.finetune.run import steer_shift
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 
 from ate.data.chunks import ChunkDataset
 from ate.policies import GenerativePolicy
@@ -28,6 +29,9 @@ class ShiftReport:
         ratio: RMS of the displacement over RMS of the clean target actions (both over the
             real slots and steps, in the policy's normalised units).
         shift_rms / clean_rms: the two RMS values.
+        noise_cosine: mean cosine between the displacement and (noisy - clean) per chunk:
+            positive when the guided target moves the clean-action estimate toward the
+            noisy sample (the policy learns to leave noise in), negative when away.
         clamped_fraction: share of g's elements beyond the clamp.
         g_norm: mean |g| per chunk (before the clamp).
         lam / floor / sign: the guidance settings measured.
@@ -37,6 +41,7 @@ class ShiftReport:
     ratio: float
     shift_rms: float
     clean_rms: float
+    noise_cosine: float
     clamped_fraction: float
     g_norm: float
     lam: float
@@ -66,7 +71,7 @@ def measure_shift(policy: GenerativePolicy, guidance: LatentGuidance, dataset: C
         actions' RMS.
     """
     device = next(policy.parameters()).device
-    shift_sq = clean_sq = clamped = g_norm = 0.0
+    shift_sq = clean_sq = cosine = clamped = g_norm = 0.0
     count = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the time samplers draw from the global RNG
@@ -86,6 +91,9 @@ def measure_shift(policy: GenerativePolicy, guidance: LatentGuidance, dataset: C
             shift = target_shift(policy.family, g, t_guid, lam=guidance.lam, clamp=cfg.clamp,
                                  sign=cfg.sign, floor=cfg.floor)
             shift_sq += float(masked_rms(shift, mask, steps).pow(2).sum())
+            real = _real(mask, steps, shift)
+            cosine += float(F.cosine_similarity((shift * real).flatten(1),
+                                                ((noisy - a0) * real).flatten(1), dim=1).sum())
             clean_sq += float(masked_rms(a0, mask, steps).pow(2).sum())
             stats = guidance.last_stats
             clamped += float(stats.clamped_fraction.sum())
@@ -93,6 +101,13 @@ def measure_shift(policy: GenerativePolicy, guidance: LatentGuidance, dataset: C
             count += len(idx)
     shift_rms, clean_rms = (shift_sq / count) ** 0.5, (clean_sq / count) ** 0.5
     return ShiftReport(ratio=shift_rms / max(clean_rms, 1e-12), shift_rms=shift_rms,
-                       clean_rms=clean_rms, clamped_fraction=clamped / count,
+                       clean_rms=clean_rms, noise_cosine=cosine / count,
+                       clamped_fraction=clamped / count,
                        g_norm=g_norm / count, lam=float(guidance.lam),
                        floor=guidance.config.floor, sign=guidance.config.sign, chunks=count)
+
+
+def _real(mask: torch.Tensor, steps: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """(B, H, U) weights: 1 at the target's slots and real steps."""
+    real = mask.to(like.dtype).expand_as(like)
+    return real if steps is None else real * steps[..., None].to(like.dtype)
