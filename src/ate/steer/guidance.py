@@ -81,15 +81,16 @@ class GuidanceStats:
     def summary(self, time: torch.Tensor | None = None, buckets: int = 4) -> dict[str, float]:
         """Batch means, and with ``time`` (B,) scaled to [0, 1] (e.g. t / T, or 1 - tau, so
         that 1 is the noise end) also per time bucket: ``g_norm/t0`` ... ``g_norm/t3``.
-        ``target_shift_ratio`` is the mean shift RMS over the mean clean-action RMS."""
+        ``target_shift`` is the shift's RMS over the batch, ``target_shift_ratio`` that over
+        the clean actions' RMS."""
         fields = {"g_norm": self.g_norm, "g_norm_clamped": self.g_norm_clamped,
                   "clamped_fraction": self.clamped_fraction, "latent_distance": self.distance}
-        if self.shift_rms is not None:
-            fields["target_shift"] = self.shift_rms
         out = {k: float(v.float().mean()) for k, v in fields.items()}
-        if self.shift_rms is not None and self.clean_rms is not None:
-            out["target_shift_ratio"] = out["target_shift"] / max(
-                float(self.clean_rms.float().mean()), 1e-12)
+        if self.shift_rms is not None:  # RMS over the batch, as ``measure_shift`` pools it
+            out["target_shift"] = float(self.shift_rms.float().pow(2).mean().sqrt())
+            if self.clean_rms is not None:
+                out["target_shift_ratio"] = out["target_shift"] / max(
+                    float(self.clean_rms.float().pow(2).mean().sqrt()), 1e-12)
         if time is not None:
             bucket = (time.float().clamp(0, 1) * buckets).long().clamp(max=buckets - 1).cpu()
             for b in range(buckets):
