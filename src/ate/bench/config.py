@@ -122,7 +122,6 @@ class SuiteConfig:
         if min(self.eval_episodes, self.eval_batch, self.finetune_steps) < 1:
             raise ConfigError("eval_episodes, eval_batch and finetune_steps must be >= 1.")
 
-
     @property
     def pool_size(self) -> int:
         """Target demos recorded per (task, robot): ``pool``, or max(demos) when unset."""
