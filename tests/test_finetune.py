@@ -66,6 +66,9 @@ def test_guided_run_differs_and_holds_no_encoder(runs) -> None:
     assert any(not torch.equal(direct[k], guided[k]) for k in direct)
     meta = json.loads((runs / "guided/last/config.json").read_text())
     assert meta["run"]["guidance"]["lam"] == 2.0 and meta["slots"]["size"] == 6
+    shift = json.loads((runs / "guided/steer_shift.json").read_text())
+    assert shift["lam"] == 2.0 and shift["ratio"] > 0 and not (runs / "direct/steer_shift.json"
+                                                                ).exists()
     # the fine-tuned policy acts in the target's units (its own normaliser travelled along)
     stats = np.asarray(json.loads((runs / "guided/best/normalizer.json").read_text())["offset"])
     assert stats.shape == (4,)

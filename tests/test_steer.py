@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -313,4 +314,7 @@ def test_measure_shift_is_linear_in_lambda_and_leaves_the_rng_alone(tmp_path) ->
     assert measure_shift(policy, guide, data.train, batches=3, batch_size=8).noise_cosine == \
         pytest.approx(-one.noise_cosine)
     guide.lam = 0.0
-    assert measure_shift(policy, guide, data.train, batches=3, batch_size=8).ratio == 0.0
+    none = measure_shift(policy, guide, data.train, batches=3, batch_size=8)
+    assert none.ratio == 0.0 and none.warning() is None
+    big = replace(one, ratio=0.25)
+    assert "25%" in big.warning() and "--lam" in big.warning()

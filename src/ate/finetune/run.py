@@ -204,6 +204,8 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
         log.info("Steer displaces the regression target by %.1f%% of the target actions' RMS "
                  "(lambda %.3g, floor %.3g, %.0f%% of g's elements clamped)",
                  100 * report.ratio, report.lam, report.floor, 100 * report.clamped_fraction)
+        if report.warning():
+            log.warning(report.warning())
         out.mkdir(parents=True, exist_ok=True)
         (out / "steer_shift.json").write_text(json.dumps(report.to_dict(), indent=2))
     trainer = PolicyTrainer(policy, guidance, data, config, out, stage)
