@@ -4,6 +4,7 @@ protocol end to end on a tiny budget (Meta-World)."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import h5py
@@ -124,6 +125,14 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert (runs / "ate_paper-lam1").is_dir() and not (runs / "direct-lam1").exists()
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
     assert (out / "results-lam1.md").is_file()
+    # a moved bench folder keeps every finished job
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    moved_stamps = {p: p.stat().st_mtime_ns for p in (moved / "metaworld" / "runs").rglob(
+        "eval.json")}
+    assert main(["bench", "--quick", "--out", str(moved)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (moved / "metaworld" / "runs").rglob(
+        "eval.json")} == moved_stamps
     # a pool demo is re-recorded: the subset is drawn again, and the jobs and VAEs trained
     # on the old draw are set aside (kept) and trained again
     subset = out / "metaworld" / "data" / "target" / "n2-s0"

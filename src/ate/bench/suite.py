@@ -46,6 +46,21 @@ def same_run(a: dict, b: dict) -> bool:
         k: v for k, v in b.items() if k != "guidance"}
 
 
+def portable(run: dict) -> dict:
+    """A bench job's run config with its ``--out`` folder's location replaced by ``<out>``
+    (found from the subset path, ``<out>/<suite>/data/target/n<N>-s<seed>``), so a moved or
+    renamed bench folder keeps its finished jobs."""
+    root = str(Path(run["data"]["path"]).parents[3])
+
+    def strip(value: object) -> object:
+        return ("<out>" + value[len(root):] if isinstance(value, str)
+                and value.startswith(root + "/") else value)
+
+    return {**run, "data": {**run["data"], "path": strip(run["data"]["path"])},
+            "init_from": strip(run.get("init_from")),
+            "guidance_from": strip(run.get("guidance_from"))}
+
+
 @dataclass
 class StageTime:
     """Wall time and peak resident memory of one stage."""
@@ -401,8 +416,8 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
             stale = set_aside(folder)
             log.warning("%s was trained on another draw of its demo subset (the pool changed);"
                         " moved to %s and trained again", folder, stale)
-        elif not same_run(done["run"], to_dict(run)) or len(done["evals"][0]["outcomes"]) != (
-                config.eval_episodes):
+        elif not same_run(portable(done["run"]), portable(to_dict(run))) or len(
+                done["evals"][0]["outcomes"]) != config.eval_episodes:
             raise ConfigError(f"{folder} holds a run of another config; give this variant a "
                               "--<suite>.tag or another --out (nothing was overwritten).")
         else:
