@@ -269,7 +269,8 @@ def test_precomputed_clean_latents_give_the_same_guidance() -> None:
 
 
 def test_loss_records_the_target_shift_against_its_closed_form() -> None:
-    guide = LatentGuidance(encoder(), GuidanceConfig(lam=1.5, clamp=0.05), slots=[0, 1, 2])
+    guide = LatentGuidance(encoder(), GuidanceConfig(lam=1.5, clamp=0.05, floor=0.2),
+                           slots=[0, 1, 2])
     a0, noise = rand(5, 8, 4), rand(5, 8, 4)
     abar = torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9], dtype=torch.float64)
     noisy = abar.sqrt().view(-1, 1, 1) * a0 + (1 - abar).sqrt().view(-1, 1, 1) * noise
@@ -277,7 +278,8 @@ def test_loss_records_the_target_shift_against_its_closed_form() -> None:
     steps[0, 6:] = False
     g = guide(noisy, a0, steps)
     guide.loss("epsilon", noise, noise, g, abar, clean=a0, step_mask=steps)
-    shift = 1.5 * ((1 - abar) / abar.sqrt()).view(-1, 1, 1) * g.clamp(-0.05, 0.05)
+    bounded = abar.clamp(min=0.2)  # the floor
+    shift = 1.5 * ((1 - bounded) / bounded.sqrt()).view(-1, 1, 1) * g.clamp(-0.05, 0.05)
     real = steps[..., None] & torch.tensor([True, True, True, False])
     rms = [shift[b][real[b]].pow(2).mean().sqrt() for b in range(5)]
     clean = [a0[b][real[b]].pow(2).mean().sqrt() for b in range(5)]
