@@ -18,11 +18,14 @@ from safetensors.torch import load_file
 
 from ate.align.objectives import PretrainObjective
 from ate.align.prior import LatentPrior
-from ate.align.stages import build_vae, init_from_stage1, run_adapt, run_pretrain
+from ate.align.report import pretraining_reconstruction
+from ate.align.stages import build_vae, init_from_stage1, run_adapt, run_pretrain, saved_config
 from ate.align.trainer import TrainingDiverged, VAETrainer
 from ate.align.vae import ActionVAE
 from ate.data import prepare_chunks
-from ate.errors import ConfigError
+from ate.data.config import SlotConfig
+from ate.data.prepare import prepare_corpus
+from ate.errors import ConfigError, DataError
 
 from .align_helpers import make_robots, tiny_config
 
@@ -190,3 +193,32 @@ def test_two_process_data_parallel_stays_in_sync(robots, tmp_path, mode) -> None
         capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RESULT world=2 steps=[4, 4] in_sync=True" in result.stdout
+
+
+def test_stage1_on_a_corpus_of_robots_with_different_dims(robots, tmp_path) -> None:
+    pre, tgt = robots  # D = 6 and D = 4, both padded into a unified vector of 6
+    pad = SlotConfig(layout="pad", size=6)
+    cfg = tiny_config(pre, tgt, epochs=1)
+    first = dataclasses.replace(cfg.pretrain_data, slots=pad)
+    second = dataclasses.replace(first, path=str(tgt))
+    cfg = dataclasses.replace(cfg, pretrain_data=first, pretrain_extra=(second,))
+    corpus = prepare_corpus((first, second))
+    alone = [prepare_chunks(c) for c in (first, second)]
+    assert len(corpus.train) == sum(len(p.train) for p in alone)
+    last = corpus.train.__getitems__([len(corpus.train) - 1])
+    assert last["embodiment"].tolist() == [1]
+    assert last["action_mask"][0].tolist() == [True] * 4 + [False] * 2
+    torch.testing.assert_close(last["action"][0], alone[1].train[len(alone[1].train) - 1]["action"])
+
+    result = run_pretrain(cfg, tmp_path / "stage1")
+    state = torch.load(result.last / "trainer_state.pt", weights_only=True)
+    assert state["train_chunks"] == len(corpus.train)
+    assert saved_config(result.best).pretrain_extra == (second,)  # round-trips through JSON
+    bank = load_file(result.best / "latent_bank.safetensors")["mu"]
+    assert len(bank) == min(cfg.prior.bank_size, len(corpus.train))
+    recon = pretraining_reconstruction(result.best)
+    assert sorted(recon) == sorted(f"pre-training val ({p})" for p in (pre, tgt))
+    assert len(recon[f"pre-training val ({tgt})"]["mae_per_dim"]) == 4
+
+    with pytest.raises(DataError, match=f"{tgt}.*chunk length 4.*{pre}"):
+        prepare_corpus((first, dataclasses.replace(second, chunk_length=4)))

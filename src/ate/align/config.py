@@ -109,6 +109,10 @@ class AlignConfig:
 
     Attributes:
         pretrain_data: stage-1 chunks (the pre-training corpus).
+        pretrain_extra: further stage-1 datasets (other robots), each read, split and
+            normalised on its own and placed by its own ``slots`` into the same unified
+            vector (same ``chunk_length`` and ``slots.size`` as ``pretrain_data``); set in
+            YAML as a list of data sections.
         target_data: stage-2 chunks (the target robot's demos).
         model: VAE architecture, shared by both stages.
         loss: loss weights, shared by both stages.
@@ -121,6 +125,7 @@ class AlignConfig:
     """
 
     pretrain_data: DataConfig = field(default_factory=DataConfig)
+    pretrain_extra: tuple[DataConfig, ...] = ()
     target_data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -179,6 +179,22 @@ def encode_all(vae: ActionVAE, datasets: list[ChunkDataset], seed: int = 0) -> L
     return Latents(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
 
 
+def pretraining_reconstruction(stage1: Path) -> dict[str, dict]:
+    """Stage 1's reconstruction error on each pre-training dataset still on disk (its val
+    split, else train), keyed ``pre-training val`` (one dataset) or ``pre-training val
+    (PATH)`` (a corpus)."""
+    saved = saved_config(stage1)
+    configs = [c for c in (saved.pretrain_data, *saved.pretrain_extra) if Path(c.path).exists()]
+    vae = ActionVAE.from_pretrained(stage1)
+    out = {}
+    for cfg in configs:
+        pre = prepare_chunks(cfg)
+        key = "pre-training val" if pre.val else "pre-training train"
+        key += f" ({cfg.path})" if saved.pretrain_extra else ""
+        out[key] = reconstruction_error(vae, pre.val or pre.train, pre.normalizer)
+    return out
+
+
 def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = None,
                  target_path: str | None = None, seed: int = 0) -> dict[str, object]:
     """Compute every number and plot of the report from checkpoint folders.
@@ -209,11 +225,7 @@ def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = No
     metrics["pretraining_reference"] = alignment_metrics(prior, reference, reference, seed=seed)
     recon = {f"target {split}": reconstruction_error(models["aligned"], ds, target.normalizer)
              for split, ds in splits.items()}
-    pre_cfg = saved_config(s1).pretrain_data
-    if Path(pre_cfg.path).exists():
-        pre = prepare_chunks(pre_cfg)
-        recon["pre-training val" if pre.val else "pre-training train"] = reconstruction_error(
-            ActionVAE.from_pretrained(s1), pre.val or pre.train, pre.normalizer)
+    recon.update(pretraining_reconstruction(s1))
     report = {
         "stage1": str(s1), "stage2": str(s2), "single_stage": str(single) if single else None,
         "target_data": target_cfg.path, "prior": {"kind": prior.kind,

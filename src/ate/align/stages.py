@@ -24,7 +24,7 @@ from ate.align.trainer import TrainResult, VAETrainer, choose_device, finish_sta
 from ate.align.vae import ActionVAE, VAEConfig, load_vae_config
 from ate.checkpoint import recover_folder
 from ate.config import from_dict
-from ate.data.prepare import PreparedChunks, prepare_chunks
+from ate.data.prepare import PreparedChunks, prepare_chunks, prepare_corpus
 from ate.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,9 @@ def _train(config: AlignConfig, data: PreparedChunks, vae: ActionVAE,
 
 def run_pretrain(config: AlignConfig, out: Path, resume: Path | None = None,
                  until_step: int | None = None) -> TrainResult:
-    """Stage 1 on ``config.pretrain_data``; on completion adds the prior and latent bank."""
-    data = prepare_chunks(config.pretrain_data)
+    """Stage 1 on ``config.pretrain_data`` (and ``pretrain_extra``: one corpus); on
+    completion adds the prior and latent bank, both over the whole corpus."""
+    data = prepare_corpus((config.pretrain_data, *config.pretrain_extra))
     result = _train(config, data, build_vae(config, data), PretrainObjective(config.loss), out,
                     "stage1", resume, until_step)
     if result.finished and _is_rank_zero():

@@ -183,6 +183,11 @@ class MixedChunkDataset(Dataset[Batch]):
         self.datasets = list(datasets)
         self._bounds = np.cumsum([len(d) for d in datasets])
 
+    @property
+    def chunk_length(self) -> int:
+        """H, shared by every member."""
+        return self.datasets[0].chunk_length
+
     def __len__(self) -> int:
         return int(self._bounds[-1])
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ate.data.chunks import ChunkDataset
+from ate.data.chunks import ChunkDataset, MixedChunkDataset
 from ate.data.config import DataConfig
 from ate.data.episodes import Episodes
 from ate.data.load import load_episodes
@@ -19,14 +20,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PreparedChunks:
-    """Everything a trainer needs from the data: both splits, the normaliser, the slots."""
+    """Everything a trainer needs from the data: both splits, the normaliser, the slots.
 
-    train: ChunkDataset
-    val: ChunkDataset | None
+    A corpus of several datasets (``prepare_corpus``) has ``MixedChunkDataset`` splits, the
+    first member's normaliser, slots and episodes in the top-level fields, and every
+    member's own ``PreparedChunks`` in ``members``.
+    """
+
+    train: ChunkDataset | MixedChunkDataset
+    val: ChunkDataset | MixedChunkDataset | None
     normalizer: Normalizer
     slots: EmbodimentSlots
     episodes: Episodes
     obs_normalizer: Normalizer | None = None
+    members: tuple[PreparedChunks, ...] = ()
 
 
 def prepare_chunks(config: DataConfig, embodiment_id: int = 0) -> PreparedChunks:
@@ -61,3 +68,26 @@ def prepare_chunks(config: DataConfig, embodiment_id: int = 0) -> PreparedChunks
         except DataError as exc:
             log.warning("no validation chunks: %s", exc)
     return PreparedChunks(chunks(train_eps), val, normalizer, slots, episodes, obs_norm)
+
+
+def prepare_corpus(configs: Sequence[DataConfig]) -> PreparedChunks:
+    """Several datasets (robots of different D) as one training corpus.
+
+    Each is read, split and normalised on its own (``prepare_chunks``, embodiment id = its
+    position) and placed into the unified vector by its own slots; the splits are
+    ``MixedChunkDataset``s. One config gives exactly ``prepare_chunks``'s result.
+
+    Raises:
+        DataError: a member's own errors, or members whose chunk length or unified size
+            differ (the message names both files).
+    """
+    if not configs:
+        raise DataError("a corpus needs at least one dataset.")
+    if len(configs) == 1:
+        return prepare_chunks(configs[0])
+    members = tuple(prepare_chunks(c, embodiment_id=i) for i, c in enumerate(configs))
+    vals = [m.val for m in members if m.val is not None]
+    first = members[0]
+    return PreparedChunks(MixedChunkDataset([m.train for m in members]),
+                          MixedChunkDataset(vals) if vals else None, first.normalizer,
+                          first.slots, first.episodes, first.obs_normalizer, members)
