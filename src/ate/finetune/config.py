@@ -23,6 +23,9 @@ class PolicyRunConfig:
         guidance: Steer settings, used when ``guidance_from`` is set.
         guidance_from: a stage-2 ``ate align`` folder; empty = direct fine-tuning.
         init_from: a pre-trained policy folder to fine-tune; empty = train from scratch.
+        task_features: a ``TaskFeatures`` file (text features of the task instructions).
+            Pre-training with it conditions on a linear map of the features; fine-tuning
+            a policy trained so takes the new tasks' features from it.
         ema: keep an exponential moving average of the weights (diffusers' EMAModel with
             warm-up, as Diffusion Policy); checkpoints and validation use the average.
         ema_power: warm-up power (decay = 1 - (1 + step)^-power, capped at ema_max_decay).
@@ -37,6 +40,7 @@ class PolicyRunConfig:
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     guidance_from: str = ""
     init_from: str = ""
+    task_features: str = ""
     ema: bool = True
     ema_power: float = 0.75
     ema_max_decay: float = 0.9999

@@ -19,7 +19,7 @@ from ate.data.chunks import ChunkDataset
 from ate.data.prepare import PreparedChunks, prepare_chunks
 from ate.errors import ConfigError
 from ate.finetune.config import PolicyRunConfig
-from ate.policies import DiffusionPolicy, FlowPolicy, GenerativePolicy
+from ate.policies import DiffusionPolicy, FlowPolicy, GenerativePolicy, TaskFeatures
 from ate.steer.guidance import LatentGuidance
 from ate.steer.shift import ShiftReport, measure_shift
 from ate.training.trainer import Trainer, TrainResult
@@ -94,27 +94,39 @@ class PolicyTrainer(Trainer):
 
 
 def build_policy(config: PolicyRunConfig, data: PreparedChunks) -> GenerativePolicy:
-    """A fresh policy sized for the data (seeded from ``config.train.seed``)."""
+    """A fresh policy sized for the data (seeded from ``config.train.seed``); with
+    ``task_features`` it conditions on the tasks' text features."""
     names = data.episodes.task_names
+    text = _task_text(config, names)
     policy_cfg = replace(config.policy, action_dim=data.slots.size,
                          chunk_length=data.train.chunk_length, obs_dim=data.episodes.obs_dim,
                          obs_horizon=data.train.obs_horizon or config.policy.obs_horizon,
-                         num_tasks=len(names))
+                         num_tasks=len(names),
+                         task_text_dim=text.shape[1] if text is not None else 0)
     if not data.train.obs_horizon:
         policy_cfg = replace(policy_cfg, obs_dim=0)
     cls = DiffusionPolicy if policy_cfg.kind == "diffusion" else FlowPolicy
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed)
         policy = cls(policy_cfg, data.slots, data.normalizer, data.obs_normalizer)
+    if text is not None and names:
+        policy.cond.task_text.copy_(text)
     policy.task_names = list(names)
     return policy
 
 
-def adapt_pretrained(policy: GenerativePolicy, data: PreparedChunks, seed: int = 0
-                     ) -> GenerativePolicy:
+def _task_text(config: PolicyRunConfig, names: list[str]) -> torch.Tensor | None:
+    if not config.task_features:
+        return None
+    return TaskFeatures.load(config.task_features).rows(names, config.task_features)
+
+
+def adapt_pretrained(policy: GenerativePolicy, data: PreparedChunks, seed: int = 0,
+                     task_features: str = "") -> GenerativePolicy:
     """Fit a pre-trained policy to the target data: same U, H and observations required;
     the target's normalisers replace the pre-training ones; new tasks get new rows
-    (initialised from ``seed``)."""
+    (initialised from ``seed``, or for a policy on text features, the new tasks' rows of
+    the ``task_features`` file)."""
     cfg = policy.config
     if data.slots.size != cfg.action_dim or data.train.chunk_length != cfg.chunk_length:
         raise ConfigError(
@@ -130,16 +142,12 @@ def adapt_pretrained(policy: GenerativePolicy, data: PreparedChunks, seed: int =
     policy.action_mask = torch.as_tensor(data.slots.mask)
     policy.normalizer, policy.obs_normalizer = data.normalizer, data.obs_normalizer
     new = [t for t in data.episodes.task_names if t not in policy.task_names]
-    if new and policy.cond.tasks is None:
+    if new and not policy.cond.uses_tasks:
         log.warning("the pre-trained policy takes no task input: the target's task labels "
                     "%s are ignored", new)
         new = []
     if new:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            _grow_task_table(policy, len(policy.task_names) + len(new))
-        policy.task_names += new
-        log.info("fine-tuning: new task rows (random init) for %s", new)
+        _add_tasks(policy, new, seed, task_features)
     # the data's task ids must follow the policy's table
     ids = {t: i for i, t in enumerate(policy.task_names)}
     for ds in (data.train, data.val):
@@ -150,15 +158,29 @@ def adapt_pretrained(policy: GenerativePolicy, data: PreparedChunks, seed: int =
     return policy
 
 
-def _grow_task_table(policy: GenerativePolicy, rows: int) -> None:
-    old = policy.cond.tasks
-    if old is None:  # the condition vector would change size under the trained network
-        raise ConfigError("the pre-trained policy has no task table (it was trained without "
-                          "task labels); fine-tune it on data without task labels.")
-    table = torch.nn.Embedding(rows, policy.config.task_dim)
-    table.weight.data[:old.num_embeddings] = old.weight.data
-    policy.cond.tasks = table
+def _add_tasks(policy: GenerativePolicy, new: list[str], seed: int, task_features: str
+               ) -> None:
+    rows = len(policy.task_names) + len(new)
+    if policy.config.task_text_dim:
+        if not task_features:
+            raise ConfigError(f"the pre-trained policy conditions on text features of its "
+                              f"tasks; the target's new tasks {new} need theirs: pass "
+                              "--task-features FILE (a TaskFeatures file).")
+        features = TaskFeatures.load(task_features)
+        if features.dim != policy.config.task_text_dim:
+            raise ConfigError(f"{task_features}: {features.dim}-d features, but the policy was "
+                              f"pre-trained on {policy.config.task_text_dim}-d ones; use the "
+                              "same text encoder.")
+        policy.cond.grow(rows, features.rows(new, task_features))
+        how = f"text features from {task_features}"
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            policy.cond.grow(rows)
+        how = "random init"
     policy.config = replace(policy.config, num_tasks=rows)
+    policy.task_names += new
+    log.info("fine-tuning: new task rows (%s) for %s", how, new)
 
 
 def _setup(config: PolicyRunConfig
@@ -166,7 +188,8 @@ def _setup(config: PolicyRunConfig
     data = prepare_chunks(config.data)
     if config.init_from:
         policy = adapt_pretrained(GenerativePolicy.from_pretrained(
-            resolve_checkpoint(Path(config.init_from))), data, config.train.seed)
+            resolve_checkpoint(Path(config.init_from))), data, config.train.seed,
+            config.task_features)
     else:
         policy = build_policy(config, data)
     guidance = None

@@ -19,8 +19,11 @@ class PolicyConfig:
         chunk_length: H, action steps predicted per call.
         obs_dim: S, observation vector size (0 = no observation input).
         obs_horizon: observation steps the policy conditions on.
-        num_tasks: rows of the learned task-embedding table (0 = no task input).
+        num_tasks: tasks the policy knows (0 = no task input).
         task_dim: task-embedding size.
+        task_text_dim: F of the tasks' text features (``TaskFeatures``); then a task's
+            embedding is a learned linear map of its features (kept in the checkpoint),
+            not a learned row of its own. 0 = a learned table.
         prediction: ``epsilon`` or ``sample`` (diffusion only).
         train_timesteps: DDPM steps in training (diffusion).
         inference_steps: DDIM steps (diffusion) or Euler steps (flow) when acting.
@@ -39,6 +42,7 @@ class PolicyConfig:
     obs_horizon: int = 2
     num_tasks: int = 0
     task_dim: int = 32
+    task_text_dim: int = 0
     prediction: Literal["epsilon", "sample"] = "epsilon"
     train_timesteps: int = 100
     inference_steps: int = 10
