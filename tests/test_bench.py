@@ -13,7 +13,7 @@ import pytest
 
 from ate.bench.config import BenchConfig, SuiteConfig, quick
 from ate.bench.report import paired_difference
-from ate.bench.suite import make_subset, subset_print
+from ate.bench.suite import cache_key, make_subset, pretrain_payload, subset_print
 from ate.errors import ConfigError
 
 
@@ -116,6 +116,15 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert main(["bench", "--quick", "--out", str(out)]) == 0
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")} == stamps
     assert len(list((out / "cache").glob("policy-*"))) == 1
+    # a job recorded before a config field existed still matches (the field's default is
+    # the behaviour from before it)
+    record_path = runs / "direct" / "n2-s0" / "eval.json"
+    record = json.loads(record_path.read_text())
+    del record["run"]["task_features"], record["run"]["policy"]["task_text_dim"]
+    record_path.write_text(json.dumps(record))
+    stamps = {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")}
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")} == stamps
     # a variant with another lambda and no tag would mix results: refused, nothing lost
     assert main(["bench", "--quick", "--out", str(out), "--metaworld.guidance.lam", "1.0"]) == 2
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")} == stamps
@@ -239,3 +248,14 @@ def test_the_cache_key_sees_relabelled_demos_of_the_same_size(tmp_path) -> None:
     clipped = write(np.clip(raw, -1.0, 1.0))  # same shape, same file size, other labels
     assert path.stat().st_size == first_size and clipped != first
     assert write(np.clip(raw, -1.0, 1.0)) == clipped
+
+
+def test_policy_cache_keys_survive_config_fields_added_later(tmp_path) -> None:
+    # the key of the default pre-training on an empty demo folder, computed with the code
+    # from before PolicyConfig.task_text_dim existed (commit 6a65f0f): cached policies of
+    # earlier runs must stay valid
+    for config in (BenchConfig().metaworld, BenchConfig().robosuite):
+        assert cache_key(pretrain_payload(config, tmp_path)) == "07f0911864341b5b"
+    changed = replace(BenchConfig().metaworld,
+                      policy=replace(BenchConfig().metaworld.policy, task_text_dim=8))
+    assert cache_key(pretrain_payload(changed, tmp_path)) != "07f0911864341b5b"

@@ -23,7 +23,7 @@ import numpy as np
 
 from ate.align.config import AlignConfig, PriorConfig
 from ate.bench.config import SuiteConfig
-from ate.config import to_dict
+from ate.config import from_dict, to_dict
 from ate.data.config import DataConfig, SlotConfig
 from ate.errors import ConfigError, DataError
 from ate.training.config import OptimConfig, TrainConfig
@@ -44,6 +44,14 @@ def same_run(a: dict, b: dict) -> bool:
         return a == b
     return {k: v for k, v in a.items() if k != "guidance"} == {
         k: v for k, v in b.items() if k != "guidance"}
+
+
+def current(run: dict) -> dict:
+    """A recorded run config in today's schema: fields added since it was written take their
+    defaults, which reproduce the behaviour from before they existed."""
+    from ate.finetune.config import PolicyRunConfig
+
+    return to_dict(from_dict(PolicyRunConfig, run, "a finished job's eval.json"))
 
 
 def portable(run: dict) -> dict:
@@ -217,10 +225,14 @@ def files_print(root: Path, paths) -> str:
     return digest.hexdigest()
 
 
+def cache_key(payload: dict) -> str:
+    """16 hex digits of the SHA-256 of a payload's sorted JSON."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def cached(cache: Path, kind: str, payload: dict, build) -> Path:
     """``cache/<kind>-<hash of payload>``, built by ``build(folder)`` unless done before."""
-    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-    folder = cache / f"{kind}-{key}"
+    folder = cache / f"{kind}-{cache_key(payload)}"
     if (folder / "done.json").exists():
         log.info("cached %s reused: %s", kind, folder)
         return folder
@@ -251,9 +263,16 @@ def target_slots(config: SuiteConfig, pool: Path) -> SlotConfig:
     return SlotConfig(layout="explicit", size=pre, indices=(*range(dim - 1), pre - 1))
 
 
+# PolicyConfig fields added after policies were cached: left out of the cache key while at
+# these defaults (the behaviour before them), so those caches stay valid
+POLICY_ADDED = {"task_text_dim": 0}
+
+
 def pretrain_payload(config: SuiteConfig, data: Path) -> dict:
     """What the pre-trained policy depends on."""
-    return {"data": fingerprint(data), "policy": asdict(config.policy),
+    policy = {k: v for k, v in asdict(config.policy).items()
+              if not (k in POLICY_ADDED and v == POLICY_ADDED[k])}
+    return {"data": fingerprint(data), "policy": policy,
             "steps": config.pretrain_steps, "batch": config.batch_size, "lr": config.lr,
             "h": config.chunk_length, "obs": config.obs_horizon}
 
@@ -416,7 +435,7 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
             stale = set_aside(folder)
             log.warning("%s was trained on another draw of its demo subset (the pool changed);"
                         " moved to %s and trained again", folder, stale)
-        elif not same_run(portable(done["run"]), portable(to_dict(run))) or len(
+        elif not same_run(portable(current(done["run"])), portable(to_dict(run))) or len(
                 done["evals"][0]["outcomes"]) != config.eval_episodes:
             raise ConfigError(f"{folder} holds a run of another config; give this variant a "
                               "--<suite>.tag or another --out (nothing was overwritten).")
