@@ -116,6 +116,15 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert main(["bench", "--quick", "--out", str(out)]) == 0
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json")} == stamps
     assert len(list((out / "cache").glob("policy-*"))) == 1
+    # ... and its report says what it reused and what building that cost
+    built = json.loads(next((out / "cache").glob("policy-*/cost.json")).read_text())
+    stages = {st["stage"]: st for st in json.loads(
+        (out / "results.json").read_text())["suites"][0]["stages"]}
+    assert stages["policy pre-training"]["note"] == (
+        f"cached; built in {built['seconds'] / 60:.1f} min, peak {built['peak_mb']:.0f} MB")
+    assert stages["fine-tuning + evaluation"]["note"].startswith(
+        f"{len(stamps)} of {len(stamps)} jobs finished before")
+    assert "it reused earlier work" in (out / "results.md").read_text()
     # a job recorded before a config field existed still matches (the field's default is
     # the behaviour from before it)
     record_path = runs / "direct" / "n2-s0" / "eval.json"

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ate.bench.config import SuiteConfig
 from ate.bench.stats import success_interval
 from ate.bench.suite import SuiteRun
+from ate.sim.robosuite_env import HORIZON
 
 BOOTSTRAP = 2000
 
@@ -119,7 +121,9 @@ def write_results(runs: list[SuiteRun], out: Path, command: str, wall_s: float,
     md = [f"# ate bench results ({', '.join(s['suite'] for s in suites)})", "",
           f"- command: `{command}`", f"- date: {header['date']}; machine: {header['machine']}",
           "- versions: " + ", ".join(f"{k} {v}" for k, v in header["versions"].items()),
-          f"- total wall time: {wall_s / 60:.1f} min", ""]
+          f"- wall time of this invocation: {wall_s / 60:.1f} min"
+          + (" (it reused earlier work: see the notes under Cost)"
+             if any(st.note for r in runs for st in r.stages) else ""), ""]
     for s, run, plot in zip(suites, runs, plots, strict=True):
         md += suite_markdown(s, run, plot)
     (out / f"{name}.md").write_text("\n".join(md) + "\n")
@@ -138,16 +142,21 @@ def _config_dict(run: SuiteRun) -> dict:
     return to_dict(run.config)
 
 
+def _horizons(cfg: SuiteConfig) -> str:
+    """The step limits that apply when the suite sets none (each task's own)."""
+    return ", ".join(f"{HORIZON[t]} on {t}" for t in cfg.target_tasks if t in HORIZON) or "default"
+
+
 def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
     """The markdown section of one suite."""
     cfg = run.config
-    robots = (f"; pre-training robots {', '.join(cfg.pretrain_robots)}; target robots "
+    robots = (f" on each of {', '.join(cfg.pretrain_robots)}; target robots "
               f"{', '.join(cfg.target_robots)}" if cfg.target_robots else "")
     lines = [f"## {s['suite']}", "",
              f"Pre-training: {len(cfg.pretrain_tasks)} tasks x {cfg.pretrain_episodes} demos"
              f"{robots}. Targets: {', '.join(cfg.target_tasks)}. N in {list(cfg.demos)}, seeds "
              f"{list(cfg.seeds)}, {cfg.eval_episodes} evaluation episodes per target and "
-             f"seed (max {cfg.max_steps or 'default'} steps, executing {cfg.execute} of "
+             f"seed (max {cfg.max_steps or _horizons(cfg)} steps, executing {cfg.execute} of "
              f"{cfg.chunk_length} actions per chunk, {cfg.eval_batch} environments in lock "
              f"step). Policy: {cfg.policy.kind}, "
              f"{cfg.pretrain_steps} pre-training and {cfg.finetune_steps} fine-tuning steps. "
@@ -201,7 +210,8 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
                                                for k in targets) + " |")
     lines += ["", "### Cost", "", "| stage | wall | peak memory |", "|---|---|---|"]
     for st in s["stages"]:
-        lines.append(f"| {st['stage']} | {st['seconds'] / 60:.1f} min | "
+        note = f" ({st['note']})" if st.get("note") else ""
+        lines.append(f"| {st['stage']}{note} | {st['seconds'] / 60:.1f} min | "
                      f"{st['peak_mb']:.0f} MB |")
     lines += ["", f"Summed over jobs: training {s['train_s'] / 60:.1f} min, evaluation "
               f"{s['eval_s'] / 60:.1f} min ({cfg.workers} at a time); peak memory of one job "

@@ -76,6 +76,7 @@ class StageTime:
     stage: str
     seconds: float
     peak_mb: float
+    note: str = ""
 
 
 @dataclass
@@ -115,12 +116,11 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
     with _Clock(run, "demos"):
         pretrain_dir, pool_dir = make_demos(config, folder / "data", run)
     cache = folder.parent / "cache"
-    with _Clock(run, "policy pre-training (cached)"):
-        pre_policy = cached(cache, "policy", pretrain_payload(config, pretrain_dir),
-                            lambda out: pretrain_policy(config, pretrain_dir, out))
-    with _Clock(run, "align stage 1 (cached)"):
-        stage1 = cached(cache, "vae", vae_payload(config, pretrain_dir),
-                        lambda out: align_stage1(config, pretrain_dir, out))
+    pre_policy = _cached_stage(run, "policy pre-training", cache, "policy",
+                               pretrain_payload(config, pretrain_dir),
+                               lambda out: pretrain_policy(config, pretrain_dir, out))
+    stage1 = _cached_stage(run, "align stage 1", cache, "vae", vae_payload(config, pretrain_dir),
+                           lambda out: align_stage1(config, pretrain_dir, out))
     run.stage1 = stage1
     slots = target_slots(config, pool_dir)
     subsets = {(n, s): make_subset(pool_dir, n, s, folder / "data" / "target" / f"n{n}-s{s}",
@@ -138,8 +138,11 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
              str(align_root / f"n{n}-s{s}"),
              str(folder / "runs" / arm_dir[arm] / f"n{n}-s{s}"))
             for n in config.demos for s in config.seeds for arm in config.arms]
+    finished = sum((Path(job[-1]) / "eval.json").exists() for job in jobs)
     with _Clock(run, "fine-tuning + evaluation"):
         run.jobs = _map(finetune_and_evaluate, jobs, config.workers)
+    if finished:
+        run.stages[-1].note = f"{finished} of {len(jobs)} jobs finished before this run"
     return run
 
 
@@ -236,8 +239,28 @@ def cached(cache: Path, kind: str, payload: dict, build) -> Path:
     if (folder / "done.json").exists():
         log.info("cached %s reused: %s", kind, folder)
         return folder
+    start = time.perf_counter()
     build(folder)  # resumes from the folder's last checkpoint when a build was interrupted
+    cost = {"seconds": time.perf_counter() - start,
+            "peak_mb": max(peak_mb(), peak_mb(children=True))}
+    (folder / "cost.json").write_text(json.dumps(cost, indent=2))
     (folder / "done.json").write_text(json.dumps(payload, indent=2))
+    return folder
+
+
+def _cached_stage(run: SuiteRun, stage: str, cache: Path, kind: str, payload: dict, build
+                  ) -> Path:
+    """:func:`cached` timed as a stage; a reused folder's stage notes what building it cost."""
+    folder = cache / f"{kind}-{cache_key(payload)}"
+    reused = (folder / "done.json").exists()
+    with _Clock(run, stage):
+        cached(cache, kind, payload, build)
+    if reused:
+        cost = folder / "cost.json"
+        built = json.loads(cost.read_text()) if cost.exists() else None
+        run.stages[-1].note = (f"cached; built in {built['seconds'] / 60:.1f} min, peak "
+                               f"{built['peak_mb']:.0f} MB" if built else
+                               "cached; built before build costs were recorded")
     return folder
 
 

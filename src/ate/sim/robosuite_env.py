@@ -26,6 +26,8 @@ from ate.sim.camera import Camera
 from ate.sim.env import Expert
 
 TASKS = ("Lift", "Stack")
+# Step limits at 20 Hz: long enough for the slowest expert (Jaco) with room to spare.
+HORIZON = {"Lift": 250, "Stack": 400}
 ROBOTS = ("Panda", "Sawyer", "IIWA", "Jaco", "Kinova3", "XArm7", "UR5e")
 OBS_DIM = 38
 _JOINTS, _OBJECT = 7, 23
@@ -75,7 +77,7 @@ class RobosuiteEnv:
             raise ConfigError(f"robot '{robot}' is not one of the arms that load offline: "
                               f"{ROBOTS}.")
         self.task, self.robot = task, robot
-        self.max_steps = max_steps or (250 if task == "Lift" else 400)
+        self.max_steps = max_steps or HORIZON[task]
         self._scenes: dict[str, object] = {}
         self._env = None
         self._steps, self._gripper = 0, -1.0
