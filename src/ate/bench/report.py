@@ -142,9 +142,12 @@ def _config_dict(run: SuiteRun) -> dict:
     return to_dict(run.config)
 
 
-def _horizons(cfg: SuiteConfig) -> str:
-    """The step limits that apply when the suite sets none (each task's own)."""
-    return ", ".join(f"{HORIZON[t]} on {t}" for t in cfg.target_tasks if t in HORIZON) or "default"
+def _step_limit(cfg: SuiteConfig) -> str:
+    """The suite's step limit, or each task's own when it sets none."""
+    if cfg.max_steps:
+        return f"max {cfg.max_steps} steps"
+    own = [f"{HORIZON[t]} on {t}" for t in cfg.target_tasks if t in HORIZON]
+    return f"max steps {', '.join(own)}" if own else "each task's own step limit"
 
 
 def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
@@ -156,7 +159,7 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
              f"Pre-training: {len(cfg.pretrain_tasks)} tasks x {cfg.pretrain_episodes} demos"
              f"{robots}. Targets: {', '.join(cfg.target_tasks)}. N in {list(cfg.demos)}, seeds "
              f"{list(cfg.seeds)}, {cfg.eval_episodes} evaluation episodes per target and "
-             f"seed (max {cfg.max_steps or _horizons(cfg)} steps, executing {cfg.execute} of "
+             f"seed ({_step_limit(cfg)}, executing {cfg.execute} of "
              f"{cfg.chunk_length} actions per chunk, {cfg.eval_batch} environments in lock "
              f"step). Policy: {cfg.policy.kind}, "
              f"{cfg.pretrain_steps} pre-training and {cfg.finetune_steps} fine-tuning steps. "
@@ -234,32 +237,41 @@ def plot_suite(s: dict, out: Path, tag: str = "") -> list[str]:
     paths = [_errorbar_plot(series, out / f"success_vs_n_{s['suite']}{suffix}.png",
                             "success rate", f"{s['suite']}: success vs N (95% interval)")]
     if s["differences"]:  # only with a direct arm to pair with
-        diffs = {f"{arm} - direct": [(d["n"], d["difference"], *d["interval"])
-                                     for d in s["differences"] if d["arm"] == arm]
+        diffs = {arm: [(d["n"], d["difference"], *d["interval"])
+                       for d in s["differences"] if d["arm"] == arm]
                  for arm in arms if arm != "direct"}
         paths.append(_errorbar_plot(diffs, out / f"paired_difference_{s['suite']}{suffix}.png",
                                     "success difference",
                                     f"{s['suite']}: paired difference to direct fine-tuning",
-                                    zero_line=True))
+                                    zero_line=True, colors=arms, suffix=" - direct"))
     return [str(p) for p in paths]
 
 
 def _errorbar_plot(series: dict[str, list[tuple[float, float, float, float]]], path: Path,
-                   ylabel: str, title: str, zero_line: bool = False) -> Path:
-    """One line per series of (N, value, low, high), N on a log axis, nudged apart."""
+                   ylabel: str, title: str, zero_line: bool = False,
+                   colors: list[str] | None = None, suffix: str = "") -> Path:
+    """One line per series of (N, value, low, high), N on a log axis, nudged apart; a
+    series keeps the colour of its place in ``colors`` (an arm looks the same in every
+    plot) and is labelled with ``suffix`` appended."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    demos: set[float] = set()
     for k, (label, points) in enumerate(series.items()):
         n, y, lo, hi = (np.array(v, dtype=float) for v in zip(*points, strict=True))
         ax.errorbar(n * (1 + 0.03 * (k - len(series) / 2)), y, yerr=[y - lo, hi - y],
-                    marker="o", capsize=3, label=label)
+                    marker="o", capsize=3, label=label + suffix,
+                    color=f"C{(colors or list(series)).index(label) % 10}")
+        demos.update(n.tolist())
     if zero_line:
         ax.axhline(0.0, color="grey", lw=0.8)
     ax.set(xscale="log", xlabel="target demos per task (N)", ylabel=ylabel, title=title)
+    # ticks at the demo counts themselves, not at powers of ten
+    ax.set_xticks(sorted(demos), [f"{n:g}" for n in sorted(demos)])
+    ax.minorticks_off()
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
