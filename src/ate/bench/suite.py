@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import resource
 import shutil
 import time
@@ -479,7 +480,9 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
             evals.append({"task": task, "robot": robot or "", "outcomes": r.outcomes})
     record = {"arm": arm, "n": n, "seed": seed, "train_s": train_s,
               "eval_s": time.perf_counter() - tic, "peak_mb": peak_mb(),
-              "final_loss": result.best_val, "evals": evals, "run": to_dict(run), "data": data}
+              # fine-tuning holds out no validation split: no loss to report then
+              "best_val_loss": result.best_val if math.isfinite(result.best_val) else None,
+              "evals": evals, "run": to_dict(run), "data": data}
     if (folder / "policy" / "steer_shift.json").exists():
         record["steer"] = json.loads((folder / "policy" / "steer_shift.json").read_text())
     tmp = folder / "eval.json.tmp"
