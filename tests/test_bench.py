@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 
 from ate.bench.config import BenchConfig, SuiteConfig, quick
-from ate.bench.report import paired_difference
-from ate.bench.suite import cache_key, make_subset, pretrain_payload, subset_print
+from ate.bench.report import paired_difference, suite_markdown, summarize
+from ate.bench.suite import (
+    StageTime,
+    SuiteRun,
+    cache_key,
+    make_subset,
+    pretrain_payload,
+    subset_print,
+)
 from ate.errors import ConfigError
 
 
@@ -29,6 +36,27 @@ def test_paired_difference_closed_forms() -> None:
     shifted = {0: [np.ones(4)], 1: [np.ones(4)]}
     zeros = {0: [np.zeros(4)], 1: [np.zeros(4)]}
     assert paired_difference(shifted, zeros) == (1.0, 1.0, 1.0)
+
+
+def test_summary_counts_each_target_per_n_and_notes_reused_work(tmp_path) -> None:
+    cfg = replace(SuiteConfig(), demos=(5, 10), seeds=(0, 1), arms=("direct", "scratch"),
+                  target_tasks=("reach-v3", "push-v3"))
+    rng = np.random.default_rng(0)
+    jobs = [{"arm": arm, "n": n, "seed": seed, "train_s": 1.0, "eval_s": 2.0, "peak_mb": 9.0,
+             "evals": [{"task": t, "robot": "", "outcomes": rng.integers(0, 2, 6).tolist()}
+                       for t in cfg.target_tasks]}
+            for arm in cfg.arms for n in cfg.demos for seed in cfg.seeds]
+    run = SuiteRun(cfg, tmp_path, jobs, [StageTime("demos", 60.0, 5.0, "reused")])
+    s = summarize(run)
+    (push,) = [t for t in s["per_target"] if t["arm"] == "scratch" and t["task"] == "push-v3"]
+    by_n = {n: np.mean([x for j in jobs if j["arm"] == "scratch" and j["n"] == n
+                        for x in j["evals"][1]["outcomes"]]) for n in cfg.demos}
+    assert push["by_n"] == pytest.approx({"5": by_n[5], "10": by_n[10]})
+    assert push["rate"] == pytest.approx((by_n[5] + by_n[10]) / 2)  # equal episodes per N
+    assert push["episodes"] == 2 * 2 * 6
+    md = "\n".join(suite_markdown(s, run, []))
+    assert f"{push['rate']:.1%} ({by_n[5]:.0%} / {by_n[10]:.0%})" in md
+    assert "| demos (reused) | 1.0 min | 5 MB |" in md
 
 
 def test_suite_config_is_validated() -> None:

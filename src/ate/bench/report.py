@@ -91,13 +91,15 @@ def summarize(run: SuiteRun) -> dict:
             if arm != "direct" and "direct" in cfg.arms:
                 point, dlo, dhi = paired_difference(by_seed, outcomes(jobs, "direct", n))
                 diffs.append({"arm": arm, "n": n, "difference": point, "interval": [dlo, dhi]})
-    totals: dict[tuple, list[float]] = defaultdict(list)
+    totals: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for job in jobs:
         for e in job["evals"]:
-            totals[job["arm"], e["robot"], e["task"]].extend(e["outcomes"])
-    for (arm, robot, task), out in sorted(totals.items()):
+            totals[job["arm"], e["robot"], e["task"]][job["n"]].extend(e["outcomes"])
+    for (arm, robot, task), by_n in sorted(totals.items()):
+        out = [x for n in sorted(by_n) for x in by_n[n]]
         per_target.append({"arm": arm, "robot": robot, "task": task,
-                           "rate": float(np.mean(out)), "episodes": len(out)})
+                           "rate": float(np.mean(out)), "episodes": len(out),
+                           "by_n": {str(n): float(np.mean(by_n[n])) for n in sorted(by_n)}})
     return {"suite": cfg.suite, "rows": rows, "differences": diffs, "per_target": per_target,
             "stages": [vars(s) for s in run.stages], "expert": run.expert,
             "train_s": sum(j["train_s"] for j in jobs), "eval_s": sum(j["eval_s"] for j in jobs),
@@ -140,6 +142,19 @@ def _config_dict(run: SuiteRun) -> dict:
     from ate.config import to_dict
 
     return to_dict(run.config)
+
+
+def _target_cell(target: dict | None, demos: tuple[int, ...], each_n: bool) -> str:
+    """Pooled success of one target, with each N's in brackets (records from before
+    ``by_n`` was kept show the pooled rate alone)."""
+    if target is None:
+        return "-"
+    cell = f"{target['rate']:.1%}"
+    by_n = target.get("by_n", {})
+    if each_n and by_n:
+        cell += " (" + " / ".join(f"{by_n[str(n)]:.0%}" if str(n) in by_n else "-"
+                                  for n in demos) + ")"
+    return cell
 
 
 def _step_limit(cfg: SuiteConfig) -> str:
@@ -204,12 +219,14 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
                            and "target_shift" in r), "-") for n in cfg.demos]
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     targets = sorted({(t["robot"], t["task"]) for t in s["per_target"]})
-    lines += ["", "### Per target (pooled over N and seeds)", "",
-              "| arm | " + " | ".join(f"{r}/{t}".strip("/") for r, t in targets) + " |",
+    each_n = len(cfg.demos) > 1
+    lines += ["", "### Per target (pooled over N and seeds" + (
+                  f"; in brackets N = {' / '.join(map(str, cfg.demos))})" if each_n else ")"),
+              "", "| arm | " + " | ".join(f"{r}/{t}".strip("/") for r, t in targets) + " |",
               "|---|" + "---|" * len(targets)]
     for arm in cfg.arms:
-        rates = {(t["robot"], t["task"]): t["rate"] for t in s["per_target"] if t["arm"] == arm}
-        lines.append(f"| {arm} | " + " | ".join(f"{rates.get(k, float('nan')):.1%}"
+        found = {(t["robot"], t["task"]): t for t in s["per_target"] if t["arm"] == arm}
+        lines.append(f"| {arm} | " + " | ".join(_target_cell(found.get(k), cfg.demos, each_n)
                                                for k in targets) + " |")
     lines += ["", "### Cost", "", "| stage | wall | peak memory |", "|---|---|---|"]
     for st in s["stages"]:
