@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,8 +12,13 @@ from safetensors.torch import load_file
 
 from ate.align.vae import ActionVAE, VAEConfig
 from ate.cli import main
+from ate.config import load_yaml
 from ate.data import Normalizer, load_episodes, write_hdf5_episodes
+from ate.data.prepare import prepare_corpus
 from ate.data.synthetic import synthetic_episodes
+from ate.errors import ConfigError, DataError
+from ate.finetune.config import PolicyRunConfig
+from ate.finetune.run import train_policy
 from ate.policies import GenerativePolicy
 
 COMMON = ["--policy.down-dims", "16", "32", "--policy.width", "32", "--policy.layers", "2",
@@ -120,3 +126,49 @@ def test_task_labels_are_ignored_by_a_policy_without_a_task_table(tmp_path, caps
                  str(tmp_path / "tgt"), "--out", str(tmp_path / "ft"), *COMMON]) == 0
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long log lines
     assert "['lift'] are ignored" in err
+
+
+def test_policy_pretraining_on_a_corpus_of_robots(tmp_path) -> None:
+    # D = 6 and D = 4 robots in one 6-slot vector; "push" on both is one task
+    six = synthetic_episodes(8, 6, length=(20, 30))
+    four = synthetic_episodes(8, 4, length=(20, 30), embodiment_seed=3)
+    write_hdf5_episodes(tmp_path / "six", six, tasks=["reach", "push"] * 4)
+    write_hdf5_episodes(tmp_path / "four", four, tasks=["push", "lift"] * 4)
+    data = {"chunk_length": 8, "slots": {"layout": "pad", "size": 6}}
+    (tmp_path / "corpus.yaml").write_text(json.dumps({   # JSON is YAML
+        "data": {"path": str(tmp_path / "six"), **data},
+        "data_extra": [{"path": str(tmp_path / "four"), **data}]}))
+    common = [c for c in COMMON if c not in ("--data.chunk-length", "8")]
+    assert main(["policy", "pretrain", "--config", str(tmp_path / "corpus.yaml"), "--policy",
+                 "flow", "--out", str(tmp_path / "pre"), *common]) == 0
+    policy = GenerativePolicy.from_pretrained(tmp_path / "pre" / "best")
+    assert policy.task_names == ["lift", "push", "reach"] and policy.config.num_tasks == 3
+    cfg = load_yaml(PolicyRunConfig, tmp_path / "corpus.yaml")
+    corpus = prepare_corpus((cfg.data, *cfg.data_extra))
+    state = torch.load(tmp_path / "pre" / "last" / "trainer_state.pt", weights_only=True)
+    assert state["train_chunks"] == len(corpus.train) > len(prepare_corpus((cfg.data,)).train)
+    # it acts for the first dataset's robot: its normaliser, its 6 dims
+    assert policy.normalizer.to_dict() == corpus.members[0].normalizer.to_dict()
+    assert policy.act(task=torch.tensor([2]), generator=torch.Generator()).shape == (1, 8, 6)
+    # the D = 4 robot's "lift" and "push" chunks carry the corpus's ids, not its own
+    items = corpus.train.__getitems__(list(range(len(corpus.train))))
+    on_four = items["embodiment"] == 1
+    assert set(items["task"][on_four].tolist()) == {0, 1}
+    assert set(items["task"][~on_four].tolist()) == {1, 2}
+    # fine-tuning it on the D = 4 robot knows "lift" already: no new task row
+    assert main(["finetune", "--policy", str(tmp_path / "pre"), "--data", str(tmp_path / "four"),
+                 "--out", str(tmp_path / "ft"), *COMMON]) == 0
+    assert GenerativePolicy.from_pretrained(tmp_path / "ft" / "best").task_names == [
+        "lift", "push", "reach"]
+    # one policy reads one observation size; Steer cannot guide other robots' chunks
+    for name, eps, size in (("six_obs", six, 3), ("four_obs", four, 5)):
+        write_hdf5_episodes(tmp_path / name, eps, tasks=["push"] * 8,
+                            extra=[{"obs": np.zeros((len(e), size), np.float32)} for e in eps])
+    bad = replace(cfg, data=replace(cfg.data, path=str(tmp_path / "six_obs"), obs_key="obs",
+                                    obs_horizon=2),
+                  data_extra=(replace(cfg.data_extra[0], path=str(tmp_path / "four_obs"),
+                                      obs_key="obs", obs_horizon=2),))
+    with pytest.raises(DataError, match=r"four_obs: 5-d observations over 2 .*six_obs has 3-d"):
+        train_policy(bad, tmp_path / "bad")
+    with pytest.raises(ConfigError, match="data_extra with guidance_from"):
+        replace(cfg, guidance_from="runs/align/stage2")

@@ -188,6 +188,17 @@ class MixedChunkDataset(Dataset[Batch]):
         """H, shared by every member."""
         return self.datasets[0].chunk_length
 
+    @property
+    def obs_horizon(self) -> int:
+        """Observation steps per item (the first member's; a policy's corpus checks they
+        agree)."""
+        return self.datasets[0].obs_horizon
+
+    def set_task_ids(self, task_ids: dict[str, int]) -> None:
+        """Number every member's tasks by ``task_ids`` (name -> id; unknown names get -1)."""
+        for d in self.datasets:
+            d.set_task_ids(task_ids)
+
     def __len__(self) -> int:
         return int(self._bounds[-1])
 

@@ -35,6 +35,12 @@ class PreparedChunks:
     obs_normalizer: Normalizer | None = None
     members: tuple[PreparedChunks, ...] = ()
 
+    @property
+    def task_names(self) -> list[str]:
+        """The task names the ``task`` ids index: a corpus's are every member's, sorted
+        (one id per name across robots)."""
+        return sorted({t for m in self.members or (self,) for t in m.episodes.task_names})
+
 
 def prepare_chunks(config: DataConfig, embodiment_id: int = 0) -> PreparedChunks:
     """Load, split by episode, fit the normaliser on train, and cut chunk windows.
@@ -77,6 +83,8 @@ def prepare_corpus(configs: Sequence[DataConfig]) -> PreparedChunks:
     position) and placed into the unified vector by its own slots; the splits are
     ``MixedChunkDataset``s. One config gives exactly ``prepare_chunks``'s result.
 
+    Task ids number the names of every member together (``PreparedChunks.task_names``).
+
     Raises:
         DataError: a member's own errors, or members whose chunk length or unified size
             differ (the message names both files).
@@ -86,8 +94,13 @@ def prepare_corpus(configs: Sequence[DataConfig]) -> PreparedChunks:
     if len(configs) == 1:
         return prepare_chunks(configs[0])
     members = tuple(prepare_chunks(c, embodiment_id=i) for i, c in enumerate(configs))
-    vals = [m.val for m in members if m.val is not None]
     first = members[0]
+    names = sorted({t for m in members for t in m.episodes.task_names})
+    for m in members:  # the same task on two robots gets one id
+        for split in (m.train, m.val):
+            if split is not None:
+                split.set_task_ids({t: i for i, t in enumerate(names)})
+    vals = [m.val for m in members if m.val is not None]
     return PreparedChunks(MixedChunkDataset([m.train for m in members]),
                           MixedChunkDataset(vals) if vals else None, first.normalizer,
                           first.slots, first.episodes, first.obs_normalizer, members)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ate.data.config import DataConfig
+from ate.errors import ConfigError
 from ate.policies.config import PolicyConfig
 from ate.steer.guidance import GuidanceConfig
 from ate.training.config import OptimConfig, TrainConfig
@@ -16,6 +17,12 @@ class PolicyRunConfig:
 
     Attributes:
         data: the demos (set ``obs_key`` / ``obs_horizon`` to condition on observations).
+            The policy acts for this robot: its normalisers and slots are the ones saved.
+        data_extra: further datasets trained on together with ``data`` (other robots: each
+            read, split and normalised on its own and placed by its own ``slots`` into the
+            same unified vector; same chunk length, unified size, observation size and
+            horizon). A task name shared by two datasets is one task. Set in YAML as a list
+            of data sections. Not with ``guidance_from`` (Steer's VAE is the target's).
         policy: architecture and family; action_dim, chunk_length, obs_dim and num_tasks
             are taken from the data.
         optim: optimiser and schedule.
@@ -34,6 +41,7 @@ class PolicyRunConfig:
     """
 
     data: DataConfig = field(default_factory=DataConfig)
+    data_extra: tuple[DataConfig, ...] = ()
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=3e-4, lr_decay=1.0))
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -45,3 +53,10 @@ class PolicyRunConfig:
     ema_power: float = 0.75
     ema_max_decay: float = 0.9999
     out: str = "runs/policy"
+
+    def __post_init__(self) -> None:
+        if self.data_extra and self.guidance_from:
+            raise ConfigError(
+                "data_extra with guidance_from: Steer's guidance encodes the target robot's "
+                "chunks with its own VAE, so it cannot guide other robots' chunks. Fine-tune "
+                "with guidance on `data` alone, or co-train on data_extra without guidance.")

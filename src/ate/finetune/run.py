@@ -16,8 +16,8 @@ from diffusers.training_utils import EMAModel
 from ate.checkpoint import recover_folder, resolve_checkpoint
 from ate.config import from_dict, to_dict
 from ate.data.chunks import ChunkDataset
-from ate.data.prepare import PreparedChunks, prepare_chunks
-from ate.errors import ConfigError
+from ate.data.prepare import PreparedChunks, prepare_corpus
+from ate.errors import ConfigError, DataError
 from ate.finetune.config import PolicyRunConfig
 from ate.policies import DiffusionPolicy, FlowPolicy, GenerativePolicy, TaskFeatures
 from ate.steer.guidance import LatentGuidance
@@ -96,7 +96,7 @@ class PolicyTrainer(Trainer):
 def build_policy(config: PolicyRunConfig, data: PreparedChunks) -> GenerativePolicy:
     """A fresh policy sized for the data (seeded from ``config.train.seed``); with
     ``task_features`` it conditions on the tasks' text features."""
-    names = data.episodes.task_names
+    names = data.task_names
     text = _task_text(config, names)
     policy_cfg = replace(config.policy, action_dim=data.slots.size,
                          chunk_length=data.train.chunk_length, obs_dim=data.episodes.obs_dim,
@@ -141,7 +141,7 @@ def adapt_pretrained(policy: GenerativePolicy, data: PreparedChunks, seed: int =
     policy.slots = data.slots
     policy.action_mask = torch.as_tensor(data.slots.mask)
     policy.normalizer, policy.obs_normalizer = data.normalizer, data.obs_normalizer
-    new = [t for t in data.episodes.task_names if t not in policy.task_names]
+    new = [t for t in data.task_names if t not in policy.task_names]
     if new and not policy.cond.uses_tasks:
         log.warning("the pre-trained policy takes no task input: the target's task labels "
                     "%s are ignored", new)
@@ -185,7 +185,8 @@ def _add_tasks(policy: GenerativePolicy, new: list[str], seed: int, task_feature
 
 def _setup(config: PolicyRunConfig
            ) -> tuple[PreparedChunks, GenerativePolicy, LatentGuidance | None]:
-    data = prepare_chunks(config.data)
+    data = prepare_corpus((config.data, *config.data_extra))
+    _check_observations(data)
     if config.init_from:
         policy = adapt_pretrained(GenerativePolicy.from_pretrained(
             resolve_checkpoint(Path(config.init_from))), data, config.train.seed,
@@ -198,6 +199,19 @@ def _setup(config: PolicyRunConfig
             config.guidance_from, slots=data.slots.indices, policy_normalizer=data.normalizer,
             **asdict(config.guidance))
     return data, policy, guidance
+
+
+def _check_observations(data: PreparedChunks) -> None:
+    """One policy reads one observation size and history: a corpus's members must agree."""
+    first = data.members[0] if data.members else data
+    for m in data.members[1:]:
+        if (m.episodes.obs_dim, m.train.obs_horizon) != (first.episodes.obs_dim,
+                                                         first.train.obs_horizon):
+            raise DataError(
+                f"{m.episodes.source}: {m.episodes.obs_dim}-d observations over "
+                f"{m.train.obs_horizon} steps, but {first.episodes.source} has "
+                f"{first.episodes.obs_dim}-d over {first.train.obs_horizon}; a policy trained "
+                "on both needs one observation size (set obs_key and obs_horizon alike).")
 
 
 def steer_shift(config: PolicyRunConfig) -> ShiftReport | None:
