@@ -95,12 +95,12 @@ def prepare_corpus(configs: Sequence[DataConfig]) -> PreparedChunks:
         return prepare_chunks(configs[0])
     members = tuple(prepare_chunks(c, embodiment_id=i) for i, c in enumerate(configs))
     first = members[0]
-    names = sorted({t for m in members for t in m.episodes.task_names})
-    for m in members:  # the same task on two robots gets one id
-        for split in (m.train, m.val):
-            if split is not None:
-                split.set_task_ids({t: i for i, t in enumerate(names)})
     vals = [m.val for m in members if m.val is not None]
-    return PreparedChunks(MixedChunkDataset([m.train for m in members]),
-                          MixedChunkDataset(vals) if vals else None, first.normalizer,
-                          first.slots, first.episodes, first.obs_normalizer, members)
+    corpus = PreparedChunks(MixedChunkDataset([m.train for m in members]),
+                            MixedChunkDataset(vals) if vals else None, first.normalizer,
+                            first.slots, first.episodes, first.obs_normalizer, members)
+    ids = {t: i for i, t in enumerate(corpus.task_names)}  # one id per task across robots
+    for split in (corpus.train, corpus.val):
+        if split is not None:
+            split.set_task_ids(ids)
+    return corpus
