@@ -26,7 +26,7 @@ from ate.sim.camera import Camera
 from ate.sim.env import Expert
 
 TASKS = ("Lift", "Stack")
-# Step limits at 20 Hz: long enough for the slowest expert (Jaco) with room to spare.
+# Default step limits at 20 Hz control, used by `ate eval` and the bench when none is set.
 HORIZON = {"Lift": 250, "Stack": 400}
 ROBOTS = ("Panda", "Sawyer", "IIWA", "Jaco", "Kinova3", "XArm7", "UR5e")
 OBS_DIM = 38
