@@ -10,8 +10,7 @@ import torch
 
 from ate.align.vae import ActionVAE, VAEConfig
 from ate.data import EmbodimentSlots, Normalizer
-from ate.steer import GuidanceConfig, LatentGuidance, guided_loss, guided_target, masked_mse
-from ate.steer.objectives import target_shift
+from ate.steer import GuidanceConfig, LatentGuidance
 
 g0 = torch.Generator().manual_seed(0)
 
@@ -48,11 +47,14 @@ def test_guidance_is_minus_the_finite_difference_gradient_and_masked() -> None:
     assert g.abs().sum() > 0
 
 
-def test_mean_distance_is_sum_over_latent_dims() -> None:
+def test_distances_scale_by_latent_dims_batch_and_reference_batch() -> None:
     noisy, clean = rand(2, 8, 3), rand(2, 8, 3)
     g_sum = LatentGuidance(encoder())(noisy, clean)
-    g_mean = LatentGuidance(encoder(), GuidanceConfig(distance="mean"))(noisy, clean)
-    torch.testing.assert_close(g_mean, g_sum / 6)
+    for fields, factor in (({"distance": "mean"}, 6), ({"distance": "batch_mean"}, 12),
+                           ({"distance": "mean", "reference_batch": 32}, 6 * 32),
+                           ({"distance": "sum", "reference_batch": 4}, 4)):
+        g = LatentGuidance(encoder(), GuidanceConfig(**fields))(noisy, clean)
+        torch.testing.assert_close(g, g_sum / factor)
 
 
 def test_chain_rule_through_the_policy_normaliser() -> None:
@@ -81,99 +83,6 @@ def test_chunk_length_crop_and_resample() -> None:
     assert torch.all(g[:, 8:] == 0) and g[:, :8].abs().sum() > 0
     g = LatentGuidance(encoder(), GuidanceConfig(length="resample"))(noisy, clean)
     assert (g.abs().sum(-1) > 0).all()
-
-
-# -- objectives: the minimiser moves the clean-action estimate by -lam * s * G (paper) ----
-
-def implied_x0(family: str, pred: torch.Tensor, a0: torch.Tensor, eps: torch.Tensor,
-               time: torch.Tensor) -> torch.Tensor:
-    """Each family's own reconstruction of a0 from its noisy input and its prediction."""
-    t = time.view(-1, 1, 1)
-    if family in ("epsilon", "v_prediction", "sample"):
-        x_t = t.sqrt() * a0 + (1 - t).sqrt() * eps
-        if family == "epsilon":
-            return (x_t - (1 - t).sqrt() * pred) / t.sqrt()
-        if family == "v_prediction":
-            return t.sqrt() * x_t - (1 - t).sqrt() * pred
-        return pred
-    if family == "flow":  # a_tau = tau a0 + (1 - tau) eps, v = a0 - eps
-        return t * a0 + (1 - t) * eps + (1 - t) * pred
-    x_t = t * eps + (1 - t) * a0  # flow_pi0: u = eps - a0
-    return x_t - t * pred
-
-
-def plain_target(family: str, a0, eps, time) -> torch.Tensor:
-    t = time.view(-1, 1, 1)
-    return {"epsilon": eps, "v_prediction": t.sqrt() * eps - (1 - t).sqrt() * a0,
-            "sample": a0, "flow": a0 - eps, "flow_pi0": eps - a0}[family]
-
-
-SCALES = {  # s(t), written out independently of the implementation
-    "epsilon": lambda t: (1 - t) / t.sqrt(), "v_prediction": lambda t: (1 - t) / t.sqrt(),
-    "sample": lambda t: (1 - t) / t.sqrt(), "flow": lambda t: (1 - t) ** 2 / t,
-    "flow_pi0": lambda t: t ** 2 / (1 - t)}
-
-
-@pytest.mark.parametrize("family", ["epsilon", "v_prediction", "sample", "flow", "flow_pi0"])
-@pytest.mark.parametrize("sign", ["paper", "tilted"])
-def test_minimiser_shifts_clean_estimate_by_lam_s_g(family, sign) -> None:
-    a0, eps, g = rand(4, 5, 3), rand(4, 5, 3), rand(4, 5, 3)
-    time = torch.tensor([0.2, 0.5, 0.7, 0.9], dtype=torch.float64)
-    lam, clamp = 1.7, 0.4
-    best = guided_target(family, plain_target(family, a0, eps, time), g, time, lam=lam,
-                         clamp=clamp, sign=sign)
-    s = SCALES[family](time).view(-1, 1, 1)
-    direction = -1 if sign == "paper" else 1
-    if family == "sample":  # the release scales, then clamps
-        expected = a0 + direction * lam * (s * g).clamp(-clamp, clamp)
-    else:
-        expected = a0 + direction * lam * s * g.clamp(-clamp, clamp)
-    torch.testing.assert_close(implied_x0(family, best, a0, eps, time), expected)
-    torch.testing.assert_close(target_shift(family, g, time, lam=lam, clamp=clamp, sign=sign),
-                               expected - a0)
-    assert guided_loss(family, best, plain_target(family, a0, eps, time), g, time, lam=lam,
-                       clamp=clamp, sign=sign) < 1e-24
-
-
-def test_pi0_convention_equals_tau_convention() -> None:
-    a0, eps, g = rand(3, 5, 2), rand(3, 5, 2), rand(3, 5, 2)
-    tau = torch.tensor([0.1, 0.5, 0.95], dtype=torch.float64)
-    v = guided_target("flow", a0 - eps, g, tau, lam=2.0, clamp=0.1)
-    u = guided_target("flow_pi0", eps - a0, g, 1 - tau, lam=2.0, clamp=0.1)
-    torch.testing.assert_close(u, -v)
-
-
-def test_lambda_zero_is_the_plain_loss_bit_for_bit() -> None:
-    pred, target, g = rand(4, 5, 3, dtype=torch.float32), rand(4, 5, 3, dtype=torch.float32), \
-        rand(4, 5, 3, dtype=torch.float32)
-    mask = torch.tensor([True, False, True])
-    abar = torch.rand(4, generator=g0)
-    for family in ("epsilon", "v_prediction", "sample", "flow", "flow_pi0"):
-        guided = guided_loss(family, pred, target, g, abar, lam=0.0, mask=mask)
-        assert torch.equal(guided, masked_mse(pred, target, mask))
-    plain = ((pred - target) ** 2)[..., [0, 2]].mean()
-    torch.testing.assert_close(masked_mse(pred, target, mask), plain)
-
-
-def test_no_inf_or_nan_over_the_legal_time_range() -> None:
-    a0, eps, g = rand(5, 4, 2), rand(5, 4, 2), rand(5, 4, 2) * 1e3
-    edges = torch.tensor([0.0, 1e-12, 0.5, 1 - 1e-12, 1.0], dtype=torch.float64)
-    for family in ("epsilon", "v_prediction", "sample", "flow", "flow_pi0"):
-        out = guided_target(family, plain_target(family, a0, eps, edges.clamp(1e-9, 1)), g,
-                            edges, lam=3.0, clamp=None)
-        assert torch.isfinite(out).all(), family
-
-
-def test_diffusers_alphas_cumprod_through_the_whole_schedule() -> None:
-    from diffusers import DDPMScheduler
-
-    abar = DDPMScheduler(num_train_timesteps=1000,
-                         beta_schedule="squaredcos_cap_v2").alphas_cumprod.double()
-    s = (1 - abar) / abar.sqrt()
-    assert s[0] < 1e-3 and s[-1] > 1e3  # the factor spans 4e-5 .. 2e4 (METHOD §6)
-    g = rand(1000, 2, 2)
-    out = guided_target("sample", rand(1000, 2, 2), g, abar, lam=3.0, clamp=0.1)
-    assert torch.isfinite(out).all()
 
 
 # -- in a training step -------------------------------------------------------------------
@@ -253,8 +162,11 @@ def test_batched_encoding_gives_the_same_guidance_and_stats_by_time() -> None:
     two_calls = LatentGuidance(encoder())
     one_call = LatentGuidance(encoder(), GuidanceConfig(batched=True))
     torch.testing.assert_close(one_call(noisy, clean), two_calls(noisy, clean))
-    stats = two_calls.last_stats.summary(torch.tensor([0.1, 0.3, 0.6, 0.9]), buckets=2)
-    assert set(stats) >= {"g_norm", "g_norm/t0", "g_norm/t1", "clamped_fraction/t1"}
+    abar = torch.tensor([0.9, 0.7, 0.4, 0.1], dtype=torch.float64)
+    two_calls.loss("epsilon", noisy, noisy, two_calls(noisy, clean), abar)
+    stats = two_calls.last_stats.summary(1 - abar, buckets=2)
+    assert set(stats) >= {"g_norm", "g_norm/t0", "g_norm/t1", "clamped_fraction/t1",
+                          "term_norm", "target_shift"}
     assert stats["g_norm"] == pytest.approx((stats["g_norm/t0"] + stats["g_norm/t1"]) / 2)
     assert 0 <= stats["clamped_fraction"] <= 1
 
@@ -278,8 +190,11 @@ def test_loss_records_the_target_shift_against_its_closed_form() -> None:
     steps[0, 6:] = False
     g = guide(noisy, a0, steps)
     guide.loss("epsilon", noise, noise, g, abar, clean=a0, step_mask=steps)
-    bounded = abar.clamp(min=0.2)  # the floor
-    shift = 1.5 * ((1 - bounded) / bounded.sqrt()).view(-1, 1, 1) * g.clamp(-0.05, 0.05)
+    # eps moves by lam sqrt(1 - abar_f) clamp(g) (abar_f: the floor); the implied x0 by
+    # sqrt(1 - abar) / sqrt(abar) times that, at the true abar (0.1 is below the floor)
+    bounded = abar.clamp(min=0.2)
+    shift = 1.5 * ((1 - bounded).sqrt() * (1 - abar).sqrt() / abar.sqrt()).view(-1, 1, 1) \
+        * g.clamp(-0.05, 0.05)
     real = steps[..., None] & torch.tensor([True, True, True, False])
     rms = [shift[b][real[b]].pow(2).mean().sqrt() for b in range(5)]
     clean = [a0[b][real[b]].pow(2).mean().sqrt() for b in range(5)]
@@ -312,6 +227,8 @@ def test_measure_shift_is_linear_in_lambda_and_leaves_the_rng_alone(tmp_path) ->
     assert one.ratio > 0 and two.ratio == pytest.approx(2 * one.ratio, rel=1e-5)
     assert two.clean_rms == pytest.approx(one.clean_rms) and two.chunks == 24
     assert -1 <= one.noise_cosine <= 1 and two.noise_cosine == pytest.approx(one.noise_cosine)
+    bands = [b for b in one.ratio_by_noise if b is not None]  # the pooled RMS lies within
+    assert len(one.ratio_by_noise) == 4 and min(bands) <= one.ratio <= max(bands)
     guide.config.sign = "tilted"  # the opposite displacement: the cosine flips
     assert measure_shift(policy, guide, data.train, batches=3, batch_size=8).noise_cosine == \
         pytest.approx(-one.noise_cosine)

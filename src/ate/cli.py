@@ -114,7 +114,7 @@ commands:
   align run --pretrain-data P --target-data T [--single-stage]   both, then the report
   align report --stage1 DIR --stage2 DIR alignment report (report.json, plots)
   policy pretrain --data DEMOS [--kind diffusion|flow]   pre-train a policy
-  finetune --policy DIR --data TARGET [--guidance STAGE2 --lam 0.5 --sign paper]
+  finetune --policy DIR --data TARGET [--guidance STAGE2 --preset release --lam 2]
   eval --policy DIR --suite metaworld --tasks T ... --episodes 50   success rates
   bench --suite metaworld|robosuite|all [--quick]   the benchmark protocol, results.md
   demo                  the main job on a built-in default (runs what exists so far)

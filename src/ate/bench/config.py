@@ -69,7 +69,8 @@ class SuiteConfig:
         vae: the VAEs' architecture (default: the CPU preset of configs/align/cpu.yaml).
         prior: how stage 1 estimates q_phi (the prior-estimator variant).
         adapt: stage 2's KL direction, MMD reference, initialisation and KL weight.
-        guidance: Steer settings of the ATE arms (the tilted arm flips ``sign``).
+        guidance: Steer settings of the ATE arms (the tilted arm flips ``sign``); default
+            the paper's setting in the authors' arithmetic (release preset, lambda 2).
         workers: processes for demo generation, fine-tuning and evaluation.
         tag: a name for a variant (e.g. ``lam0.5``): its arms train in ``runs/<arm>-<tag>``
             and its report is ``results-<tag>.md``, while demos, cached pre-training and the
@@ -104,8 +105,7 @@ class SuiteConfig:
         latent_dim=32, hidden_dim=64, num_layers=3, num_heads=4, ff_dim=128))
     prior: PriorConfig = field(default_factory=PriorConfig)
     adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(kl_weight=1e-2))
-    guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(
-        lam=2.0, clamp=0.1, floor=0.05))
+    guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig.release(lam=2.0))
     workers: int = 2
     tag: str = ""
 

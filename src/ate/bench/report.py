@@ -178,8 +178,7 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
              f"{cfg.chunk_length} actions per chunk, {cfg.eval_batch} environments in lock "
              f"step). Policy: {cfg.policy.kind}, "
              f"{cfg.pretrain_steps} pre-training and {cfg.finetune_steps} fine-tuning steps. "
-             f"ATE: lambda {cfg.guidance.lam}, clamp {cfg.guidance.clamp}, floor "
-             f"{cfg.guidance.floor}.", "",
+             f"ATE: {cfg.guidance.describe()}.", "",
              "### Success rate (pooled over seeds and targets, exact 95% interval)", "",
              "| arm | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",
              "|---|" + "---|" * len(cfg.demos)]
@@ -208,7 +207,8 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
         r["arm"] == arm and "target_shift" in r for r in s["rows"])]
     if shifted:
         lines += ["", "### Steer's displacement of the regression target", "",
-                  "RMS of the displacement as a share of the target actions' RMS, and its "
+                  "RMS of the displacement of the clean action the guided target implies "
+                  "(at the true time) as a share of the target actions' RMS, and its "
                   "cosine with (noisy - clean): positive moves the clean-action estimate "
                   "toward the noise (`ate.steer.shift`); mean over seeds.", "",
                   "| arm | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",

@@ -41,5 +41,6 @@ ALIASES = {
     "pretrain": {"--data": "--data.path", "--policy": "--policy.kind", "--kind": "--policy.kind"},
     "finetune": {"--data": "--data.path", "--policy": "--init-from",
                  "--guidance": "--guidance-from", "--lam": "--guidance.lam",
-                 "--clamp": "--guidance.clamp", "--sign": "--guidance.sign"},
+                 "--clamp": "--guidance.clamp", "--sign": "--guidance.sign",
+                 "--preset": "--guidance.preset"},
 }

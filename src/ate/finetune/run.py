@@ -238,9 +238,10 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
     if guidance is not None and guidance.config.auto_fraction is None and resume is None:
         report = measure_shift(policy, guidance, data.train,
                                batch_size=config.optim.batch_size, seed=config.train.seed)
-        log.info("Steer displaces the regression target by %.1f%% of the target actions' RMS "
-                 "(lambda %.3g, floor %.3g, %.0f%% of g's elements clamped)",
-                 100 * report.ratio, report.lam, report.floor, 100 * report.clamped_fraction)
+        log.info("Steer displaces the implied clean actions by %.1f%% of the target actions' "
+                 "RMS (lambda %.3g, %s, floor %.3g, clamp binding on %.0f%% of the elements)",
+                 100 * report.ratio, report.lam, report.order.replace("_", " "), report.floor,
+                 100 * report.clamped_fraction)
         if report.warning():
             log.warning(report.warning())
         out.mkdir(parents=True, exist_ok=True)

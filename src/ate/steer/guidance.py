@@ -24,9 +24,26 @@ from ate.align.vae import ActionVAE
 from ate.checkpoint import resolve_checkpoint
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
-from ate.steer.objectives import Family, Sign, clamp_guidance, guided_loss, masked_rms, target_shift
+from ate.errors import ConfigError
+from ate.steer.objectives import (
+    Family,
+    Order,
+    Sign,
+    clamped_fraction,
+    guidance_term,
+    guided_loss,
+    masked_rms,
+    target_shift,
+)
 
 log = logging.getLogger(__name__)
+
+
+# The authors' arithmetic (their RDT and Diffusion Policy code alike): F.mse_loss over the
+# latents, mean over batch and latent dims; reparameterised latents with one shared noise;
+# the family's coefficient applied before the clamp; no time floor.
+RELEASE_FIXED = {"latent": "sample", "order": "scale_then_clamp", "floor": 0.0}
+LIBRARY_LAM, RELEASE_LAM = 0.5, 3.0
 
 
 @dataclass
@@ -34,51 +51,121 @@ class GuidanceConfig:
     """How the guidance vector is computed and folded into a loss.
 
     Attributes:
-        lam: guidance strength lambda. Default 0.5 with ``floor`` 0.5: the benchmark's
-            setting (docs/results.md); the paper's lambda 2 (release RDT: 3) with a small
-            floor displaced Meta-World's regression target by 186% of the actions' RMS
-            and every such policy failed, so it is an option, not the default.
-        clamp: element-wise bound c on g (release: 0.1); None for no clamp.
+        lam: guidance strength lambda; None takes the preset's: 0.5 for the library's own
+            form, 3.0 (the release's RDT config) for ``preset="release"``.
+        clamp: element-wise bound c (release: 0.1); None for no clamp. Where it applies is
+            ``order``.
         sign: ``paper`` (paper and release) or ``tilted`` (classifier guidance).
-        latent: ``mean`` (deterministic, default) or ``sample`` (one reparameterisation
-            noise shared by both latents, as the release).
-        distance: ``sum`` (squared norm) or ``mean`` over latent dims (release).
+        latent: ``mean`` (posterior means) or ``sample`` (one reparameterisation noise
+            shared by both latents, as the release).
+        distance: how J is reduced over the latent dims and the batch: ``sum`` (per-sample
+            squared norm), ``mean`` (per-sample mean over latent dims) or ``batch_mean``
+            (the release's ``F.mse_loss``: the mean over batch and latent dims, so each
+            sample's g is 1/(B d) of its squared norm's gradient and the strength depends on
+            the batch size B).
+        reference_batch: divide the per-sample J by this B instead of the batch's own size
+            (``sum`` / ``mean`` only): ``distance="mean", reference_batch=B`` is exactly
+            the release's g at batch B whatever batch you train with (rescaling lambda
+            instead is equivalent only where the clamp does not bind, because the release
+            clamps after scaling and multiplies by lambda after the clamp).
+        order: ``scale_then_clamp`` (release: clamp(k g) in the prediction's space, so the
+            target moves by at most lam * c per element) or ``clamp_then_scale``
+            (k * clamp(g); bounded only by ``floor``). See ``ate.steer.objectives``.
         length: chunk-length mismatch between policy (H) and encoder (L): ``crop`` feeds
             the first L steps (the rest get zero guidance; shorter chunks go in as they are),
             ``resample`` interpolates linearly in time to L steps.
         auto_fraction: if set, lambda is chosen on the first ``auto_batches`` calls of
-            ``loss`` so that the mean clean-action shift lam * s * |G| is this fraction of
-            the clean actions' RMS, then frozen and logged.
+            ``loss`` so that the mean clean-action shift is this fraction of the clean
+            actions' RMS, then frozen and logged.
         auto_batches: batches used to calibrate lambda.
-        floor: lower bound on abar / tau where the time factors diverge; 0.5 bounds the
-            flow factor (1 - tau)^2 / tau by 0.5 and the epsilon factor by 0.71.
+        floor: lower bound on abar / tau / 1 - t inside the target coefficient k (0: only a
+            numerical guard); 0.5 bounds the flow coefficient (1 - tau) / tau by 1.
         batched: encode noisy and clean chunks in one forward pass of 2B chunks (the
             backward then also runs over 2B); False runs E(a0) without autograd and only
             E(a_k) through the graph. ``benchmarks/guidance_overhead.py`` times both.
+        preset: ``release`` fixes the authors' arithmetic (``latent="sample"``,
+            ``distance="batch_mean"`` (or ``mean`` with ``reference_batch``),
+            ``order="scale_then_clamp"``, ``floor=0``) and makes lambda default to 3.0;
+            a fixed field set to anything but that or the library default is an error.
+            None: the fields as given.
     """
 
-    lam: float = 0.5
+    lam: float | None = None
     clamp: float | None = 0.1
     sign: Sign = "paper"
     latent: Literal["mean", "sample"] = "mean"
-    distance: Literal["sum", "mean"] = "sum"
+    distance: Literal["sum", "mean", "batch_mean"] = "sum"
+    reference_batch: int | None = None
+    order: Order = "clamp_then_scale"
     length: Literal["crop", "resample"] = "crop"
     auto_fraction: float | None = None
     auto_batches: int = 10
     floor: float = 0.5
     batched: bool = False
+    preset: Literal["release"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset == "release":
+            self._apply_release()
+        if self.lam is None:
+            self.lam = LIBRARY_LAM
+        bad = [f"guidance.{name} = {value!r} ({rule})" for name, value, ok, rule in (
+            ("lam", self.lam, self.lam >= 0, ">= 0"),
+            ("clamp", self.clamp, self.clamp is None or self.clamp > 0, "> 0 or None"),
+            ("floor", self.floor, 0 <= self.floor < 1, "in [0, 1)"),
+            ("auto_fraction", self.auto_fraction,
+             self.auto_fraction is None or self.auto_fraction > 0, "> 0 or None"),
+            ("auto_batches", self.auto_batches, self.auto_batches >= 1, ">= 1"),
+            ("reference_batch", self.reference_batch,
+             self.reference_batch is None or self.reference_batch >= 1, ">= 1 or None"))
+            if not ok]
+        if bad:
+            raise ConfigError("; ".join(bad) + ": out of range.")
+        if self.reference_batch is not None and self.distance == "batch_mean":
+            raise ConfigError("guidance.reference_batch replaces batch_mean's own batch size: "
+                              "use distance mean (or sum) with it.")
+
+    def _apply_release(self) -> None:
+        default = GuidanceConfig.__dataclass_fields__
+        fixed = {**RELEASE_FIXED, "distance": "batch_mean" if self.reference_batch is None
+                 else "mean"}
+        for name, value in fixed.items():
+            now = getattr(self, name)
+            if now not in (value, default[name].default):
+                raise ConfigError(f"guidance.preset release fixes {name} = {value!r}, but it "
+                                  f"is {now!r}: drop the preset (or the {name} setting).")
+            setattr(self, name, value)
+        if self.lam is None:
+            self.lam = RELEASE_LAM
+
+    def describe(self) -> str:
+        """One line naming the form and its numbers, for reports."""
+        clamp = "no clamp" if self.clamp is None else f"clamp {self.clamp:g}"
+        batch = f", reference batch {self.reference_batch}" if self.reference_batch else ""
+        form = (f"{self.distance.replace('_', ' ')} distance{batch}, {self.latent} latents, "
+                f"{self.order.replace('_', ' ')}, floor {self.floor:g}, sign {self.sign}")
+        head = "release preset, " if self.preset == "release" else ""
+        return f"{head}lambda {self.lam:g}, {clamp} ({form})"
+
+    @classmethod
+    def release(cls, lam: float = RELEASE_LAM, **fields: object) -> GuidanceConfig:
+        """The authors' released arithmetic (``preset="release"``) with this lambda (release
+        RDT: 3.0; the paper's sweep: 2.0); ``fields`` set the free ones (``clamp``,
+        ``sign``, ``reference_batch``, ``length``, ``batched``...)."""
+        return cls(lam=lam, preset="release", **fields)  # type: ignore[arg-type]
 
 
 @dataclass
 class GuidanceStats:
-    """Diagnostics of the last call, per sample (B,): |g| before and after the clamp, the
-    share of clamped elements, the latent distance J; once ``loss`` has run, also the RMS
-    of the target shift (``target_shift``, policy units) and of the clean actions."""
+    """Diagnostics of the last call, per sample (B,): |g| and the latent distance J; once
+    ``loss`` has run, also the share of real elements at which the clamp binds, |term| (the
+    target's change, prediction units), and the RMS of the implied clean-action shift
+    (``target_shift``, policy units) and of the clean actions."""
 
     g_norm: torch.Tensor
-    g_norm_clamped: torch.Tensor
-    clamped_fraction: torch.Tensor
     distance: torch.Tensor
+    clamped_fraction: torch.Tensor | None = None
+    term_norm: torch.Tensor | None = None
     shift_rms: torch.Tensor | None = None
     clean_rms: torch.Tensor | None = None
 
@@ -87,8 +174,9 @@ class GuidanceStats:
         that 1 is the noise end) also per time bucket: ``g_norm/t0`` ... ``g_norm/t3``.
         ``target_shift`` is the shift's RMS over the batch, ``target_shift_ratio`` that over
         the clean actions' RMS."""
-        fields = {"g_norm": self.g_norm, "g_norm_clamped": self.g_norm_clamped,
-                  "clamped_fraction": self.clamped_fraction, "latent_distance": self.distance}
+        fields = {"g_norm": self.g_norm, "latent_distance": self.distance,
+                  "clamped_fraction": self.clamped_fraction, "term_norm": self.term_norm}
+        fields = {k: v for k, v in fields.items() if v is not None}
         out = {k: float(v.float().mean()) for k, v in fields.items()}
         if self.shift_rms is not None:  # RMS over the batch, as ``measure_shift`` pools it
             out["target_shift"] = float(self.shift_rms.float().pow(2).mean().sqrt())
@@ -144,7 +232,8 @@ class LatentGuidance:
         """Load a stage-2 checkpoint (``runs/align/stage2`` or its ``best/``).
 
         Keyword arguments beyond ``slots``, ``policy_normalizer`` and ``device`` set
-        ``GuidanceConfig`` fields, e.g. ``lam=2.0, floor=1e-3`` for the paper's setting.
+        ``GuidanceConfig`` fields, e.g. ``preset="release", lam=2.0`` for the paper's
+        setting in the authors' arithmetic.
         """
         ckpt = resolve_checkpoint(Path(folder))
         meta = json.loads((ckpt / "config.json").read_text())
@@ -179,7 +268,9 @@ class LatentGuidance:
                 computed once per dataset, leaving one encoder forward + backward per step.
 
         Returns:
-            g, (B, H, U), unclamped and unscaled, exactly zero outside the target's slots;
+            g, (B, H, U), unclamped and unscaled (with ``distance="batch_mean"`` already
+            divided by B, as the release's ``F.mse_loss``), exactly zero outside the
+            target's slots;
             no autograd graph is kept (safe to use inside the policy's own loss).
         """
         param = next(self.encoder.parameters())
@@ -206,11 +297,17 @@ class LatentGuidance:
             else:
                 z, z0 = mu, mu0
             sq = (z - z0).pow(2)
-            distance = sq.mean(-1) if self.config.distance == "mean" else sq.sum(-1)
-            (grad,) = torch.autograd.grad(distance.sum(), x)
+            distance = sq.sum(-1) if self.config.distance == "sum" else sq.mean(-1)
+            (grad,) = torch.autograd.grad(distance.sum() / self._divisor(len(x)), x)
         g = (-grad).to(noisy.dtype).to(noisy.device)
-        self._record(g, distance.detach())
+        self.last_stats = GuidanceStats(g.flatten(1).norm(dim=1), distance.detach())
         return g
+
+    def _divisor(self, batch: int) -> int:
+        """What the summed per-sample distances are divided by before the gradient."""
+        if self.config.distance == "batch_mean":
+            return batch
+        return self.config.reference_batch or 1
 
     @torch.no_grad()
     def clean_latents(self, clean: torch.Tensor, step_mask: torch.Tensor | None = None
@@ -232,48 +329,56 @@ class LatentGuidance:
             steps = None
         return self.encoder.encode(self.vae_slots.place(dims), steps)
 
-    def _record(self, g: torch.Tensor, distance: torch.Tensor) -> None:
-        flat = g.flatten(1)
-        clamped = clamp_guidance(g, self.config.clamp).flatten(1)
-        c = self.config.clamp
-        frac = ((flat.abs() > c).float().mean(1) if c is not None
-                else torch.zeros(len(flat), device=g.device))
-        self.last_stats = GuidanceStats(flat.norm(dim=1), clamped.norm(dim=1), frac, distance)
-
     # -- folding into a loss ----------------------------------------------------------------
     def loss(self, family: Family, pred: torch.Tensor, target: torch.Tensor, g: torch.Tensor,
              time: torch.Tensor | float, *, clean: torch.Tensor | None = None,
              mask: torch.Tensor | None = None, step_mask: torch.Tensor | None = None
              ) -> torch.Tensor:
-        """``guided_loss`` with this object's lambda, clamp, sign and floor.
+        """``guided_loss`` with this object's lambda, clamp, sign, order and floor.
 
         ``mask`` defaults to the target's slots. With ``auto_fraction`` set, pass ``clean``
         (the a0 chunks) during the first ``auto_batches`` calls so lambda can be calibrated.
         """
+        cfg = self.config
         if mask is None:
             mask = torch.zeros(pred.shape[-1], dtype=torch.bool, device=pred.device)
             mask[self.slots] = True
-        if self.config.auto_fraction is not None and len(self._calibration) < \
-                self.config.auto_batches:
+        if cfg.auto_fraction is not None and len(self._calibration) < cfg.auto_batches:
             self._calibrate(family, g, time, clean, mask)
         if self.last_stats is not None:
-            with torch.no_grad():
-                shift = target_shift(family, g, time, lam=self.lam, clamp=self.config.clamp,
-                                     sign=self.config.sign, floor=self.config.floor)
-                self.last_stats.shift_rms = masked_rms(shift, mask, step_mask)
-                self.last_stats.clean_rms = (None if clean is None else
-                                             masked_rms(clean.detach(), mask, step_mask))
-        return guided_loss(family, pred, target, g, time, lam=self.lam,
-                           clamp=self.config.clamp, sign=self.config.sign, mask=mask,
-                           step_mask=step_mask, floor=self.config.floor)
+            self._record_loss_stats(family, g, time, clean, mask, step_mask)
+        return guided_loss(family, pred, target, g, time, lam=self.lam, clamp=cfg.clamp,
+                           sign=cfg.sign, order=cfg.order, mask=mask, step_mask=step_mask,
+                           floor=cfg.floor)
+
+    def target_shift(self, family: Family, g: torch.Tensor, time: torch.Tensor | float,
+                     lam: float | None = None) -> torch.Tensor:
+        """``ate.steer.objectives.target_shift`` with this object's settings (lambda as it
+        stands unless given): the implied clean-action shift (B, H, U), policy units."""
+        cfg = self.config
+        return target_shift(family, g, time, lam=self.lam if lam is None else lam,
+                            clamp=cfg.clamp, sign=cfg.sign, order=cfg.order, floor=cfg.floor)
+
+    @torch.no_grad()
+    def _record_loss_stats(self, family: Family, g: torch.Tensor, time: torch.Tensor | float,
+                           clean: torch.Tensor | None, mask: torch.Tensor,
+                           step_mask: torch.Tensor | None) -> None:
+        cfg, stats = self.config, self.last_stats
+        stats.clamped_fraction = clamped_fraction(family, g, time, clamp=cfg.clamp,
+                                                  order=cfg.order, floor=cfg.floor, mask=mask,
+                                                  step_mask=step_mask)
+        term = guidance_term(family, g, time, lam=self.lam, clamp=cfg.clamp, order=cfg.order,
+                             floor=cfg.floor)
+        stats.term_norm = term.flatten(1).norm(dim=1)
+        stats.shift_rms = masked_rms(self.target_shift(family, g, time), mask, step_mask)
+        stats.clean_rms = None if clean is None else masked_rms(clean.detach(), mask, step_mask)
 
     def _calibrate(self, family: Family, g: torch.Tensor, time: torch.Tensor | float,
                    clean: torch.Tensor | None, mask: torch.Tensor) -> None:
         if clean is None:
             raise ValueError("lam='auto' (auto_fraction) needs clean=a0 in loss() while it "
                              "calibrates")
-        shift = target_shift(family, g, time, lam=1.0, clamp=self.config.clamp,
-                             floor=self.config.floor)
+        shift = self.target_shift(family, g, time, lam=1.0)  # linear in lambda, both orders
         real = mask.expand_as(g[:, 0]).unsqueeze(1).expand_as(g)
         shift_rms = shift[real].pow(2).mean().sqrt().item()
         clean_rms = clean[real].pow(2).mean().sqrt().item()

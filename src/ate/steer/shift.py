@@ -2,27 +2,50 @@
 
 Steer's guidance g depends on the demo chunk, the noise and the time, never on the policy's
 weights, so fine-tuning with it regresses onto the demos displaced by a fixed field,
-``target_shift`` (-lam * s(t) * clamp(g) for the paper sign). Its size relative to the demo
-actions is the number to look at before spending a fine-tuning run: on Meta-World
-(docs/results.md) ATE lost success once the displacement was a sizeable fraction of the
-actions, and was indistinguishable from plain fine-tuning when it was a few percent.
+``target_shift``: the change of the guided regression target carried into the clean-action
+estimate the network implies, at the true time (below any floor too). Its size relative to
+the demo actions is the number to look at before spending a fine-tuning run
+(docs/results.md has what it measured on the benchmark suites).
+
+The policy enters only through its noising (``corrupt``) and ``family``: any object with
+those two (``NoisingPolicy``) can be measured, so this module needs no policy class.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
 from ate.data.chunks import ChunkDataset
-from ate.policies import GenerativePolicy
 from ate.steer.guidance import LatentGuidance
-from ate.steer.objectives import masked_rms, target_shift
+from ate.steer.objectives import Family, clamped_fraction, masked_rms
 
-# Above this displacement (share of the actions' RMS) ATE lost success significantly on
-# Meta-World (12%: -5.9 points [-10.1, -1.7]; 6%: -2.7 [-6.7, +1.7]; docs/results.md).
+# Above this displacement (share of the actions' RMS) the library's clamp-then-scale form lost
+# success significantly on Meta-World (12%: -5.9 points [-10.1, -1.7]; docs/results.md).
 SHIFT_WARNING = 0.10
+NOISE_BUCKETS = 4
+
+
+class NoisingPolicy(Protocol):
+    """What ``measure_shift`` needs of a policy: its family and its training noising."""
+
+    family: Family
+
+    def corrupt(self, a0: torch.Tensor, generator: torch.Generator | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(noisy input, network time, regression target, time of the guided objective)."""
+        ...
+
+
+def noise_level(family: Family, time: torch.Tensor) -> torch.Tensor:
+    """The share of noise in the noisy sample's variance, in [0, 1] (1 = pure noise):
+    1 - abar (diffusion), 1 - tau (``flow``), t (``flow_pi0``)."""
+    if family == "flow_pi0":
+        return time.clamp(0, 1)
+    return (1 - time).clamp(0, 1)
 
 
 @dataclass
@@ -36,10 +59,13 @@ class ShiftReport:
         noise_cosine: mean cosine between the displacement and (noisy - clean) per chunk:
             positive when the guided target moves the clean-action estimate toward the
             noisy sample (the policy learns to leave noise in), negative when away.
-        clamped_fraction: share of g's elements beyond the clamp.
-        g_norm: mean |g| per chunk (before the clamp).
-        lam / floor / sign: the guidance settings measured.
+        clamped_fraction: share of the real elements at which the clamp binds (of k g for
+            ``scale_then_clamp``, of g for ``clamp_then_scale``).
+        g_norm: mean |g| per chunk (before any scaling or clamp).
+        lam / floor / sign / order / distance / preset: the guidance settings measured.
         chunks: chunks sampled.
+        ratio_by_noise: ``ratio`` within four equal bands of ``noise_level`` (clean end
+            first; the clean actions' RMS of all chunks below each); None for an empty band.
     """
 
     ratio: float
@@ -52,45 +78,56 @@ class ShiftReport:
     floor: float
     sign: str
     chunks: int
+    order: str = "clamp_then_scale"
+    distance: str = "sum"
+    preset: str | None = None
+    ratio_by_noise: list[float | None] = field(default_factory=list)
 
     def warning(self) -> str | None:
         """A user-facing warning when the displacement exceeds ``SHIFT_WARNING``, else None."""
         if self.ratio <= SHIFT_WARNING:
             return None
-        return (f"Steer moves the regression target by {self.ratio:.0%} of the target actions' "
-                f"RMS; on Meta-World every setting above {SHIFT_WARNING:.0%} lost success "
-                f"against plain fine-tuning (docs/results.md). Lower --lam (now "
-                f"{self.lam:g}) or raise --guidance.floor (now {self.floor:g}).")
+        knob = (f"raise --guidance.floor (now {self.floor:g})"
+                if self.order == "clamp_then_scale" else "lower --guidance.clamp")
+        return (f"Steer moves the implied clean actions by {self.ratio:.0%} of the target "
+                f"actions' RMS; on Meta-World every clamp-then-scale setting above "
+                f"{SHIFT_WARNING:.0%} lost success against plain fine-tuning "
+                f"(docs/results.md). Lower --lam (now {self.lam:g}) or {knob}.")
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict."""
         return asdict(self)
 
 
-def measure_shift(policy: GenerativePolicy, guidance: LatentGuidance, dataset: ChunkDataset,
-                  *, batches: int = 20, batch_size: int = 64, seed: int = 0) -> ShiftReport:
+def measure_shift(policy: NoisingPolicy, guidance: LatentGuidance, dataset: ChunkDataset,
+                  *, batches: int = 20, batch_size: int = 64, seed: int = 0,
+                  device: str | torch.device | None = None) -> ShiftReport:
     """Sample noise and times as the policy's training does and measure ``target_shift``.
 
     Args:
-        policy: the policy to be fine-tuned (only its noising, ``corrupt``, is used; no
-            network forward).
+        policy: the policy to be fine-tuned (only ``family`` and its noising, ``corrupt``,
+            are used; no network forward).
         guidance: the ``LatentGuidance`` it would be trained with (lambda as it stands).
         dataset: the target's training chunks (``action`` (H, U) normalised, ``step_mask``).
-        batches / batch_size: how many chunks to sample (with replacement).
+        batches / batch_size: how many chunks to sample (with replacement); the batch size
+            matters to ``distance="batch_mean"``, so give the training one.
         seed: seeds the chunks, noise and times; the global RNG is restored afterwards.
+        device: where to sample (default: the guidance encoder's device).
 
     Returns:
         A ``ShiftReport``; ``ratio`` is the displacement's RMS as a fraction of the clean
         actions' RMS.
     """
-    device = next(policy.parameters()).device
-    shift_sq = clean_sq = cosine = clamped = g_norm = 0.0
+    device = torch.device(device) if device is not None else next(
+        guidance.encoder.parameters()).device
+    cfg = guidance.config
+    sums = {"shift": 0.0, "clean": 0.0, "cosine": 0.0, "clamped": 0.0, "g_norm": 0.0}
+    bands = [[0.0, 0] for _ in range(NOISE_BUCKETS)]
     count = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the time samplers draw from the global RNG
         picks = torch.Generator().manual_seed(seed)
         noise = torch.Generator(device).manual_seed(seed)
-        cfg = guidance.config
         for _ in range(batches):
             idx = torch.randint(len(dataset), (batch_size,), generator=picks).tolist()
             batch = dataset.__getitems__(idx)
@@ -101,23 +138,31 @@ def measure_shift(policy: GenerativePolicy, guidance: LatentGuidance, dataset: C
             g = guidance(noisy, a0, steps)
             mask = torch.zeros(a0.shape[-1], dtype=torch.bool, device=device)
             mask[guidance.slots] = True
-            shift = target_shift(policy.family, g, t_guid, lam=guidance.lam, clamp=cfg.clamp,
-                                 sign=cfg.sign, floor=cfg.floor)
-            shift_sq += float(masked_rms(shift, mask, steps).pow(2).sum())
+            shift = guidance.target_shift(policy.family, g, t_guid)
+            shift_sq = masked_rms(shift, mask, steps).pow(2)
+            sums["shift"] += float(shift_sq.sum())
             real = _real(mask, steps, shift)
-            cosine += float(F.cosine_similarity((shift * real).flatten(1),
-                                                ((noisy - a0) * real).flatten(1), dim=1).sum())
-            clean_sq += float(masked_rms(a0, mask, steps).pow(2).sum())
-            stats = guidance.last_stats
-            clamped += float(stats.clamped_fraction.sum())
-            g_norm += float(stats.g_norm.sum())
+            sums["cosine"] += float(F.cosine_similarity(
+                (shift * real).flatten(1), ((noisy - a0) * real).flatten(1), dim=1).sum())
+            sums["clean"] += float(masked_rms(a0, mask, steps).pow(2).sum())
+            sums["clamped"] += float(clamped_fraction(
+                policy.family, g, t_guid, clamp=cfg.clamp, order=cfg.order, floor=cfg.floor,
+                mask=mask, step_mask=steps).sum())
+            sums["g_norm"] += float(guidance.last_stats.g_norm.sum())
+            level = noise_level(policy.family, torch.as_tensor(t_guid).expand(len(idx)))
+            band = (level * NOISE_BUCKETS).long().clamp(0, NOISE_BUCKETS - 1).cpu()
+            for b, sq in zip(band.tolist(), shift_sq.cpu().tolist(), strict=True):
+                bands[b][0] += sq
+                bands[b][1] += 1
             count += len(idx)
-    shift_rms, clean_rms = (shift_sq / count) ** 0.5, (clean_sq / count) ** 0.5
-    return ShiftReport(ratio=shift_rms / max(clean_rms, 1e-12), shift_rms=shift_rms,
-                       clean_rms=clean_rms, noise_cosine=cosine / count,
-                       clamped_fraction=clamped / count,
-                       g_norm=g_norm / count, lam=float(guidance.lam),
-                       floor=guidance.config.floor, sign=guidance.config.sign, chunks=count)
+    shift_rms, clean_rms = (sums["shift"] / count) ** 0.5, (sums["clean"] / count) ** 0.5
+    scale = max(clean_rms, 1e-12)
+    return ShiftReport(
+        ratio=shift_rms / scale, shift_rms=shift_rms, clean_rms=clean_rms,
+        noise_cosine=sums["cosine"] / count, clamped_fraction=sums["clamped"] / count,
+        g_norm=sums["g_norm"] / count, lam=float(guidance.lam), floor=cfg.floor, sign=cfg.sign,
+        chunks=count, order=cfg.order, distance=cfg.distance, preset=cfg.preset,
+        ratio_by_noise=[(sq / n) ** 0.5 / scale if n else None for sq, n in bands])
 
 
 def _real(mask: torch.Tensor, steps: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
