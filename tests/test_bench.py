@@ -296,3 +296,16 @@ def test_policy_cache_keys_survive_config_fields_added_later(tmp_path) -> None:
     changed = replace(BenchConfig().metaworld,
                       policy=replace(BenchConfig().metaworld.policy, task_text_dim=8))
     assert cache_key(pretrain_payload(changed, tmp_path)) != "07f0911864341b5b"
+
+
+def test_a_second_bench_on_the_same_folder_stops_with_one_line(tmp_path) -> None:
+    from ate.bench.config import BenchConfig
+    from ate.commands.bench import bench
+    from ate.folder_lock import exclusive
+
+    with exclusive(tmp_path, "ate bench"):  # another open of the lock: a second writer
+        with pytest.raises(ConfigError, match=r"another ate bench is writing there \(pid"):
+            bench(BenchConfig(out=str(tmp_path)), quick_run=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]  # nothing else written
+    with exclusive(tmp_path, "ate bench"):  # released on exit: taken again
+        pass

@@ -11,6 +11,7 @@ from rich.markdown import Markdown
 from ate.bench.config import BenchConfig, quick
 from ate.bench.report import command_line, write_results
 from ate.bench.suite import SuiteRun, run_suite
+from ate.folder_lock import exclusive
 
 
 def bench(config: BenchConfig, quick_run: bool = False) -> list[SuiteRun]:
@@ -22,9 +23,10 @@ def bench(config: BenchConfig, quick_run: bool = False) -> list[SuiteRun]:
     suites = [quick(s) for s in config.selected()] if quick_run else config.selected()
     out = Path(config.out)
     tic = time.perf_counter()
-    runs = [run_suite(s, out / s.suite) for s in suites]
-    tags = "-".join(s.tag for s in suites if s.tag)
-    md = write_results(runs, out, command_line(), time.perf_counter() - tic, tags)
+    with exclusive(out, "ate bench"):
+        runs = [run_suite(s, out / s.suite) for s in suites]
+        tags = "-".join(s.tag for s in suites if s.tag)
+        md = write_results(runs, out, command_line(), time.perf_counter() - tic, tags)
     text = md.read_text()
     # the tables, not the image links, go to the terminal
     Console().print(Markdown("\n".join(ln for ln in text.splitlines() if not ln.startswith("!["))))

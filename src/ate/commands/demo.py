@@ -24,10 +24,9 @@ from ate.steer.guidance import GuidanceConfig
 def demo_suite() -> SuiteConfig:
     """Ten pre-training tasks, two held-out tasks, N = 10, one seed, every arm.
 
-    Steer runs with lambda 0.5 and flow time floor 0.5 (pi0's factor t / (1 - t) <= 1): on
-    the Meta-World benchmark (docs/results.md, clipped labels, N = 5) the paper's lambda 2
-    with floor 0.05 fell to 0% success against 42% for direct fine-tuning, and this setting
-    was on par with direct. The pool is the 10 demos trained on (one seed: nothing to pair).
+    Steer runs in the library's own form with lambda 0.5 and flow time floor 0.5 (pi0's
+    factor t / (1 - t) <= 1; the form docs/results.md measured on par with direct
+    fine-tuning). The pool is the 10 demos trained on (one seed: nothing to pair).
     """
     return SuiteConfig(
         pretrain_tasks=ML45_TRAIN[:10], target_tasks=("door-lock-v3", "door-unlock-v3"),
