@@ -63,6 +63,16 @@ class SuiteConfig:
         policy: policy family and size.
         pretrain_steps / finetune_steps: optimiser steps of policy pre-training and of each
             fine-tuning (every arm gets the same number).
+        lengths: fine-tuning lengths as a grid axis (like ``demos``); empty: ``finetune_steps``
+            alone. Each (arm, N, seed) trains once, to the longest, and is evaluated at each
+            length (the L-step job is the first L steps of the longer run: see
+            ``ate.bench.jobs``). A length other than ``finetune_steps`` trains in
+            ``runs/<arm>/n<N>-s<seed>-k<length>``.
+        retention_tasks: pre-training tasks on which every fine-tuned policy (and the
+            pre-trained one, "before") is also evaluated, with the pre-training normalisers:
+            what fine-tuning on the targets alone keeps of them (Meta-World).
+        val_demos: expert demos per target (task, robot) recorded apart from the pool (their
+            own seeds) as a validation set: each job reports the policy's loss on them.
         batch_size / lr: policy optimiser batch and learning rate.
         vae_pretrain_steps / vae_adapt_steps: optimiser steps of Align's stage 1 and of each
             stage-2 (and single-stage) VAE.
@@ -97,6 +107,9 @@ class SuiteConfig:
         kind="flow", width=128, layers=4, heads=4, inference_steps=10))
     pretrain_steps: int = 3000
     finetune_steps: int = 300
+    lengths: tuple[int, ...] = ()
+    retention_tasks: tuple[str, ...] = ()
+    val_demos: int = 0
     batch_size: int = 64
     lr: float = 3e-4
     vae_pretrain_steps: int = 1500
@@ -119,8 +132,24 @@ class SuiteConfig:
         if self.pool is not None and self.pool < max(self.demos):
             raise ConfigError(f"pool = {self.pool} is smaller than the largest N, "
                               f"{max(self.demos)}: set pool >= max(demos) or leave it unset.")
-        if min(self.eval_episodes, self.eval_batch, self.finetune_steps) < 1:
-            raise ConfigError("eval_episodes, eval_batch and finetune_steps must be >= 1.")
+        if min(self.eval_episodes, self.eval_batch, self.finetune_steps, *self.lengths) < 1:
+            raise ConfigError("eval_episodes, eval_batch, finetune_steps and lengths must be "
+                              ">= 1.")
+        if self.val_demos < 0:
+            raise ConfigError("val_demos must be >= 0.")
+        unknown = sorted(set(self.retention_tasks) - set(self.pretrain_tasks))
+        if unknown:
+            raise ConfigError(f"retention_tasks {unknown} are not pre-training tasks; choose "
+                              "from pretrain_tasks.")
+        if self.retention_tasks and self.target_robots:
+            raise ConfigError("retention_tasks are measured on single-robot suites "
+                              "(Meta-World): a fine-tuned policy acts in the target arm's "
+                              "slots, not the pre-training arms'.")
+
+    @property
+    def grid_lengths(self) -> tuple[int, ...]:
+        """The fine-tuning lengths of the grid, shortest first."""
+        return tuple(sorted(set(self.lengths or (self.finetune_steps,))))
 
     @property
     def pool_size(self) -> int:
@@ -168,4 +197,6 @@ def quick(config: SuiteConfig) -> SuiteConfig:
         pretrain_episodes=3, demos=(2,), pool=None, seeds=(0,), eval_episodes=2, max_steps=40,
         policy=replace(config.policy, width=32, layers=1, inference_steps=2),
         pretrain_steps=4, finetune_steps=3, vae_pretrain_steps=4, vae_adapt_steps=3,
-        batch_size=16, workers=1)
+        batch_size=16, workers=1, lengths=(3, 6) if config.lengths else (),
+        retention_tasks=config.pretrain_tasks[:1] if config.retention_tasks else (),
+        val_demos=min(config.val_demos, 2))

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ate.bench.config import SuiteConfig
+from ate.bench.length_report import length_plots, length_sections
+from ate.bench.plots import errorbar_plot
 from ate.bench.stats import success_interval
 from ate.bench.suite import SuiteRun
 from ate.sim.robosuite_env import HORIZON
@@ -39,13 +41,33 @@ def versions() -> dict[str, str]:
     return out
 
 
-def outcomes(jobs: list[dict], arm: str, n: int) -> dict[int, list[np.ndarray]]:
-    """seed -> per-target arrays of episode outcomes (0/1), targets in a fixed order."""
+def outcomes(jobs: list[dict], arm: str, n: int, steps: int | None = None,
+             field: str = "evals") -> dict[int, list[np.ndarray]]:
+    """seed -> per-target arrays of episode outcomes (0/1), targets in a fixed order, of the
+    jobs of one (arm, N) and fine-tuning length (None: any; a record without ``steps``
+    matches every length); ``field="retained"`` gives the retention tasks'."""
     out: dict[int, list[np.ndarray]] = {}
     for job in jobs:
-        if job["arm"] == arm and job["n"] == n:
-            out[job["seed"]] = [np.asarray(e["outcomes"], dtype=float) for e in job["evals"]]
+        if job["arm"] == arm and job["n"] == n and field in job and (
+                steps is None or job.get("steps", steps) == steps):
+            out[job["seed"]] = [np.asarray(e["outcomes"], dtype=float) for e in job[field]]
     return out
+
+
+def pooled(by_seed: dict[int, list[np.ndarray]]) -> dict:
+    """Success pooled over seeds and targets: counts, rate, exact 95% interval, per seed."""
+    flat = np.concatenate([np.concatenate(v) for v in by_seed.values()])
+    wins, total = int(flat.sum()), len(flat)
+    return {"successes": wins, "episodes": total, "rate": wins / total,
+            "interval": list(success_interval(wins, total)),
+            "per_seed": {str(s): float(np.mean(np.concatenate(v)))
+                         for s, v in sorted(by_seed.items())}}
+
+
+def grid_lengths(run: SuiteRun) -> list[int]:
+    """The fine-tuning lengths of a run's jobs (the config's when no job says)."""
+    found = {j["steps"] for j in run.jobs if "steps" in j}
+    return sorted(found) or list(run.config.grid_lengths)
 
 
 def paired_difference(a: dict[int, list[np.ndarray]], b: dict[int, list[np.ndarray]],
@@ -71,26 +93,25 @@ def summarize(run: SuiteRun) -> dict:
     stage costs, expert success."""
     cfg, jobs = run.config, run.jobs
     rows, diffs, per_target = [], [], []
-    for n in cfg.demos:
-        for arm in cfg.arms:
-            by_seed = outcomes(jobs, arm, n)
-            if not by_seed:
-                continue
-            flat = np.concatenate([np.concatenate(v) for v in by_seed.values()])
-            wins, total = int(flat.sum()), len(flat)
-            lo, hi = success_interval(wins, total)
-            rows.append({"arm": arm, "n": n, "successes": wins, "episodes": total,
-                         "rate": wins / total, "interval": [lo, hi],
-                         "per_seed": {str(s): float(np.mean(np.concatenate(v)))
-                                      for s, v in sorted(by_seed.items())}})
-            steer = [j["steer"] for j in jobs if j["arm"] == arm and j["n"] == n and "steer" in j]
-            if steer:
-                rows[-1]["target_shift"] = float(np.mean([x["ratio"] for x in steer]))
-                rows[-1]["noise_cosine"] = float(np.mean([x.get("noise_cosine", np.nan)
-                                                          for x in steer]))
-            if arm != "direct" and "direct" in cfg.arms:
-                point, dlo, dhi = paired_difference(by_seed, outcomes(jobs, "direct", n))
-                diffs.append({"arm": arm, "n": n, "difference": point, "interval": [dlo, dhi]})
+    for steps in grid_lengths(run):
+        for n in cfg.demos:
+            for arm in cfg.arms:
+                by_seed = outcomes(jobs, arm, n, steps)
+                if not by_seed:
+                    continue
+                rows.append({"arm": arm, "n": n, "steps": steps, **pooled(by_seed)})
+                mine = [j for j in jobs if j["arm"] == arm and j["n"] == n
+                        and j.get("steps", steps) == steps]
+                rows[-1].update(heldout_fields(mine, outcomes(jobs, arm, n, steps, "retained")))
+                if arm != "direct" and "direct" in cfg.arms:
+                    point, dlo, dhi = paired_difference(by_seed, outcomes(jobs, "direct", n,
+                                                                          steps))
+                    diffs.append({"arm": arm, "n": n, "steps": steps, "difference": point,
+                                  "interval": [dlo, dhi]})
+    # per target: at the suite's own fine-tuning length when the grid holds it
+    lengths = grid_lengths(run)
+    at = cfg.finetune_steps if cfg.finetune_steps in lengths else lengths[0]
+    jobs = [j for j in jobs if j.get("steps", at) == at]
     totals: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for job in jobs:
         for e in job["evals"]:
@@ -101,9 +122,37 @@ def summarize(run: SuiteRun) -> dict:
                            "rate": float(np.mean(out)), "episodes": len(out),
                            "by_n": {str(n): float(np.mean(by_n[n])) for n in sorted(by_n)}})
     return {"suite": cfg.suite, "rows": rows, "differences": diffs, "per_target": per_target,
+            "per_target_steps": at, "lengths": lengths,
+            "retention_before": before_fields(run.retention_before),
             "stages": [vars(s) for s in run.stages], "expert": run.expert,
-            "train_s": sum(j["train_s"] for j in jobs), "eval_s": sum(j["eval_s"] for j in jobs),
-            "job_peak_mb": max((j["peak_mb"] for j in jobs), default=0.0)}
+            "train_s": sum(j["train_s"] for j in run.jobs),
+            "eval_s": sum(j["eval_s"] for j in run.jobs),
+            "job_peak_mb": max((j["peak_mb"] for j in run.jobs), default=0.0)}
+
+
+def heldout_fields(jobs: list[dict], retained: dict[int, list[np.ndarray]]) -> dict:
+    """Steer's shift, retention and validation loss of one (arm, N, length), when recorded:
+    means over seeds (retention pooled like success)."""
+    out: dict = {}
+    steer = [j["steer"] for j in jobs if "steer" in j]
+    if steer:
+        out["target_shift"] = float(np.mean([x["ratio"] for x in steer]))
+        out["noise_cosine"] = float(np.mean([x.get("noise_cosine", np.nan) for x in steer]))
+    if retained:
+        out["retained"] = pooled(retained)
+    val = [j["val_loss"] for j in jobs if j.get("val_loss") is not None]
+    if val:
+        out["val_loss"] = float(np.mean(val))
+        out["val_loss_per_seed"] = {str(j["seed"]): j["val_loss"] for j in jobs
+                                    if j.get("val_loss") is not None}
+    return out
+
+
+def before_fields(evals: list[dict]) -> dict | None:
+    """The pre-trained policy's success on the retention tasks, pooled (None without)."""
+    if not evals:
+        return None
+    return pooled({0: [np.asarray(e["outcomes"], dtype=float) for e in evals]})
 
 
 def write_results(runs: list[SuiteRun], out: Path, command: str, wall_s: float,
@@ -165,6 +214,38 @@ def _step_limit(cfg: SuiteConfig) -> str:
     return f"max steps {', '.join(own)}" if own else "each task's own step limit"
 
 
+def _success_tables(s: dict, cfg: SuiteConfig, steps: int, when: str) -> list[str]:
+    """Success per (arm, N) and the paired differences to direct at one length."""
+    lines = [f"### Success rate{when} (pooled over seeds and targets, exact 95% interval)",
+             "", "| arm | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",
+             "|---|" + "---|" * len(cfg.demos)]
+    rows = [r for r in s["rows"] if r.get("steps", steps) == steps]
+    diffs = [d for d in s["differences"] if d.get("steps", steps) == steps]
+    for arm in cfg.arms:
+        cells = []
+        for n in cfg.demos:
+            row = next((r for r in rows if r["arm"] == arm and r["n"] == n), None)
+            cells.append("-" if row is None else
+                         f"{row['rate']:.1%} [{row['interval'][0]:.1%}, "
+                         f"{row['interval'][1]:.1%}] (seeds: "
+                         + ", ".join(f"{v:.0%}" for v in row["per_seed"].values()) + ")")
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    lines += ["", f"### Paired difference arm - direct{when} (bootstrap 95% interval over "
+              "seeds and episodes)", "",
+              "| arm | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",
+              "|---|" + "---|" * len(cfg.demos)]
+    for arm in cfg.arms:
+        if arm == "direct":
+            continue
+        cells = []
+        for n in cfg.demos:
+            d = next((d for d in diffs if d["arm"] == arm and d["n"] == n), None)
+            cells.append("-" if d is None else f"{d['difference']:+.1%} "
+                         f"[{d['interval'][0]:+.1%}, {d['interval'][1]:+.1%}]")
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
     """The markdown section of one suite."""
     cfg = run.config
@@ -177,36 +258,19 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
              f"seed ({_step_limit(cfg)}, executing {cfg.execute} of "
              f"{cfg.chunk_length} actions per chunk, {cfg.eval_batch} environments in lock "
              f"step). Policy: {cfg.policy.kind}, "
-             f"{cfg.pretrain_steps} pre-training and {cfg.finetune_steps} fine-tuning steps. "
-             f"ATE: {cfg.guidance.describe()}.", "",
-             "### Success rate (pooled over seeds and targets, exact 95% interval)", "",
-             "| arm | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",
-             "|---|" + "---|" * len(cfg.demos)]
-    for arm in cfg.arms:
-        cells = []
-        for n in cfg.demos:
-            row = next((r for r in s["rows"] if r["arm"] == arm and r["n"] == n), None)
-            cells.append("-" if row is None else
-                         f"{row['rate']:.1%} [{row['interval'][0]:.1%}, "
-                         f"{row['interval'][1]:.1%}] (seeds: "
-                         + ", ".join(f"{v:.0%}" for v in row["per_seed"].values()) + ")")
-        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
-    lines += ["", "### Paired difference arm - direct (bootstrap 95% interval over seeds "
-              "and episodes)", "", "| arm | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",
-              "|---|" + "---|" * len(cfg.demos)]
-    for arm in cfg.arms:
-        if arm == "direct":
-            continue
-        cells = []
-        for n in cfg.demos:
-            d = next((d for d in s["differences"] if d["arm"] == arm and d["n"] == n), None)
-            cells.append("-" if d is None else f"{d['difference']:+.1%} "
-                         f"[{d['interval'][0]:+.1%}, {d['interval'][1]:+.1%}]")
-        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+             f"{cfg.pretrain_steps} pre-training and "
+             f"{' / '.join(map(str, s.get('lengths') or [cfg.finetune_steps]))} "
+             "fine-tuning steps. "
+             f"ATE: {cfg.guidance.describe()}.", ""]
+    lengths = s.get("lengths") or [cfg.finetune_steps]
+    for steps in lengths:
+        lines += _success_tables(s, cfg, steps, f" after {steps} fine-tuning steps"
+                                 if len(lengths) > 1 else "")
+    lines += length_sections(s, cfg)
     shifted = [arm for arm in cfg.arms if any(
         r["arm"] == arm and "target_shift" in r for r in s["rows"])]
     if shifted:
-        lines += ["", "### Steer's displacement of the regression target", "",
+        lines += ["### Steer's displacement of the regression target", "",
                   "RMS of the displacement of the clean action the guided target implies "
                   "(at the true time) as a share of the target actions' RMS, and its "
                   "cosine with (noisy - clean): positive moves the clean-action estimate "
@@ -220,7 +284,9 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     targets = sorted({(t["robot"], t["task"]) for t in s["per_target"]})
     each_n = len(cfg.demos) > 1
-    lines += ["", "### Per target (pooled over N and seeds" + (
+    at = (f" after {s['per_target_steps']} fine-tuning steps"
+          if len(s.get("lengths") or []) > 1 else "")
+    lines += ["", f"### Per target{at} (pooled over N and seeds" + (
                   f"; in brackets N = {' / '.join(map(str, cfg.demos))})" if each_n else ")"),
               "", "| arm | " + " | ".join(f"{r}/{t}".strip("/") for r, t in targets) + " |",
               "|---|" + "---|" * len(targets)]
@@ -248,52 +314,23 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
 def plot_suite(s: dict, out: Path, tag: str = "") -> list[str]:
     """success_vs_n_<suite>[-tag].png and paired_difference_<suite>[-tag].png."""
     suffix = f"-{tag}" if tag else ""
-    arms = list(dict.fromkeys(r["arm"] for r in s["rows"]))
-    series = {arm: [(r["n"], r["rate"], *r["interval"]) for r in s["rows"] if r["arm"] == arm]
+    at = s.get("per_target_steps")  # vs N: at the suite's own length
+    rows = [r for r in s["rows"] if r.get("steps", at) == at]
+    diffs = [d for d in s["differences"] if d.get("steps", at) == at]
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    series = {arm: [(r["n"], r["rate"], *r["interval"]) for r in rows if r["arm"] == arm]
               for arm in arms}
-    paths = [_errorbar_plot(series, out / f"success_vs_n_{s['suite']}{suffix}.png",
+    paths = [errorbar_plot(series, out / f"success_vs_n_{s['suite']}{suffix}.png",
                             "success rate", f"{s['suite']}: success vs N (95% interval)")]
-    if s["differences"]:  # only with a direct arm to pair with
-        diffs = {arm: [(d["n"], d["difference"], *d["interval"])
-                       for d in s["differences"] if d["arm"] == arm]
-                 for arm in arms if arm != "direct"}
-        paths.append(_errorbar_plot(diffs, out / f"paired_difference_{s['suite']}{suffix}.png",
+    if diffs:  # only with a direct arm to pair with
+        by_arm = {arm: [(d["n"], d["difference"], *d["interval"])
+                        for d in diffs if d["arm"] == arm]
+                  for arm in arms if arm != "direct"}
+        paths.append(errorbar_plot(by_arm, out / f"paired_difference_{s['suite']}{suffix}.png",
                                     "success difference",
                                     f"{s['suite']}: paired difference to direct fine-tuning",
                                     zero_line=True, colors=arms, suffix=" - direct"))
-    return [str(p) for p in paths]
-
-
-def _errorbar_plot(series: dict[str, list[tuple[float, float, float, float]]], path: Path,
-                   ylabel: str, title: str, zero_line: bool = False,
-                   colors: list[str] | None = None, suffix: str = "") -> Path:
-    """One line per series of (N, value, low, high), N on a log axis, nudged apart; a
-    series keeps the colour of its place in ``colors`` (an arm looks the same in every
-    plot) and is labelled with ``suffix`` appended."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    demos: set[float] = set()
-    for k, (label, points) in enumerate(series.items()):
-        n, y, lo, hi = (np.array(v, dtype=float) for v in zip(*points, strict=True))
-        ax.errorbar(n * (1 + 0.03 * (k - len(series) / 2)), y, yerr=[y - lo, hi - y],
-                    marker="o", capsize=3, label=label + suffix,
-                    color=f"C{(colors or list(series)).index(label) % 10}")
-        demos.update(n.tolist())
-    if zero_line:
-        ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set(xscale="log", xlabel="target demos per task (N)", ylabel=ylabel, title=title)
-    # ticks at the demo counts themselves, not at powers of ten
-    ax.set_xticks(sorted(demos), [f"{n:g}" for n in sorted(demos)])
-    ax.minorticks_off()
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return [str(p) for p in paths] + length_plots(s, out, suffix)
 
 
 def command_line() -> str:

@@ -121,11 +121,20 @@ def load_task_policy(policy_dir: str, task: str) -> tuple[GenerativePolicy, int]
 
 def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute: int,
                   first_seed: int = EVAL_SEED_BASE, max_steps: int | None = None,
-                  batch: int = 10, robot: str | None = None) -> TaskResult:
+                  batch: int = 10, robot: str | None = None,
+                  units_from: str | None = None) -> TaskResult:
     """Success of a saved policy on one task over ``episodes`` seeded episodes, ``batch``
-    environments in lock step."""
+    environments in lock step. ``units_from``: another saved policy whose action and
+    observation normalisers replace this one's (the fine-tuned weights acting in the
+    pre-trained policy's units, for the tasks it was pre-trained on)."""
     torch.set_num_threads(1)
     policy, task_id = load_task_policy(policy_dir, task)
+    if units_from is not None:
+        units = GenerativePolicy.from_pretrained(Path(units_from))
+        if units.slots != policy.slots:
+            raise ConfigError(f"{units_from} places its actions in other slots than "
+                              f"{policy_dir}; its units cannot be borrowed.")
+        policy.normalizer, policy.obs_normalizer = units.normalizer, units.obs_normalizer
     envs = []
     for _ in range(max(1, min(batch, episodes))):
         env = make_env(suite, task, robot)

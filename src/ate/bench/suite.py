@@ -2,9 +2,10 @@
 
 demos (generated once, reused) -> pre-trained policy and stage-1 VAE (cached under a hash of
 their config and data) -> per (N, seed): a demo subset, a stage-2 and a single-stage VAE ->
-per (arm, N, seed): one multi-task fine-tuning and its evaluation on every target (task,
-robot), two jobs at a time in worker processes. A finished job leaves ``eval.json`` and is
-skipped when the bench is run again.
+per (arm, N, seed): one multi-task fine-tuning, evaluated on every target (task, robot) at
+each fine-tuning length of the grid (``ate.bench.jobs``), two chains at a time in worker
+processes. A finished job leaves ``eval.json`` and is skipped when the bench is run again;
+an interrupted one continues from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class SuiteRun:
     stages: list[StageTime] = field(default_factory=list)
     expert: list[dict] = field(default_factory=list)
     stage1: Path | None = None
+    retention_before: list[dict] = field(default_factory=list)
 
 
 def peak_mb(children: bool = False) -> float:
@@ -123,6 +125,12 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
     stage1 = _cached_stage(run, "align stage 1", cache, "vae", vae_payload(config, pretrain_dir),
                            lambda out: align_stage1(config, pretrain_dir, out))
     run.stage1 = stage1
+    if config.retention_tasks:
+        with _Clock(run, "retention of the pre-trained policy"):
+            from ate.bench.heldout import retention_before
+
+            run.retention_before = retention_before(config, pre_policy, folder)
+    val_dir = str(folder / "data" / "val") if config.val_demos else None
     slots = target_slots(config, pool_dir)
     subsets = {(n, s): make_subset(pool_dir, n, s, folder / "data" / "target" / f"n{n}-s{s}",
                                    config.pool_size)
@@ -135,16 +143,23 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
     # unguided arms do not depend on the guidance settings a variant changes: shared
     arm_dir = {arm: f"{arm}-{config.tag}" if config.tag and arm in GUIDED else arm
                for arm in config.arms}
-    jobs = [(config, slots, arm, n, s, str(subsets[n, s]), str(pre_policy),
-             str(align_root / f"n{n}-s{s}"),
-             str(folder / "runs" / arm_dir[arm] / f"n{n}-s{s}"))
-            for n in config.demos for s in config.seeds for arm in config.arms]
-    finished = sum((Path(job[-1]) / "eval.json").exists() for job in jobs)
+    chains = [(config, slots, arm, n, s, str(subsets[n, s]), str(pre_policy),
+               str(align_root / f"n{n}-s{s}"),
+               [(k, str(folder / "runs" / arm_dir[arm] / job_name(config, n, s, k)))
+                for k in config.grid_lengths], val_dir)
+              for n in config.demos for s in config.seeds for arm in config.arms]
+    finished = sum((Path(out) / "eval.json").exists() for c in chains for _, out in c[8])
     with _Clock(run, "fine-tuning + evaluation"):
-        run.jobs = _map(finetune_and_evaluate, jobs, config.workers)
+        run.jobs = [job for chain in _map(finetune_chain, chains, config.workers)
+                    for job in chain]
     if finished:
-        run.stages[-1].note = f"{finished} of {len(jobs)} jobs finished before this run"
+        run.stages[-1].note = f"{finished} of {len(run.jobs)} jobs finished before this run"
     return run
+
+
+def job_name(config: SuiteConfig, n: int, seed: int, steps: int) -> str:
+    """``n<N>-s<seed>``, with ``-k<steps>`` for a length other than ``finetune_steps``."""
+    return f"n{n}-s{seed}" + ("" if steps == config.finetune_steps else f"-k{steps}")
 
 
 def _map(job, calls: list[tuple], workers: int) -> list:
@@ -160,9 +175,11 @@ def make_demos(config: SuiteConfig, data: Path, run: SuiteRun) -> tuple[Path, Pa
     from ate.sim.generate import generate
 
     pool_size = config.pool_size
-    sides = (("pretrain", config.pretrain_tasks, config.pretrain_robots,
+    sides = [("pretrain", config.pretrain_tasks, config.pretrain_robots,
               config.pretrain_episodes, 0),
-             ("pool", config.target_tasks, config.target_robots, pool_size, 1))
+             ("pool", config.target_tasks, config.target_robots, pool_size, 1)]
+    if config.val_demos:  # seeds of their own: never a demo of the pool
+        sides.append(("val", config.target_tasks, config.target_robots, config.val_demos, 2))
     for name, tasks, robots, episodes, seed in sides:
         reports = generate(config.suite, tasks, episodes, data / name, seed, config.workers,
                            robots)
@@ -430,10 +447,41 @@ def set_aside(folder: Path) -> Path:
 
 
 # -- one arm ----------------------------------------------------------------------------------
+def finetune_chain(config: SuiteConfig, slots: SlotConfig, arm: str, n: int, seed: int,
+                   target: str, pre_policy: str, align: str, outs: list[tuple[int, str]],
+                   val: str | None = None) -> list[dict]:
+    """One (arm, N, seed) at every fine-tuning length of ``outs`` ((steps, folder), shortest
+    first): each length's job resumes from the previous one's last checkpoint."""
+    records, warm = [], None
+    for steps, out in outs:
+        records.append(finetune_and_evaluate(config, slots, arm, n, seed, target, pre_policy,
+                                             align, out, steps, warm, val))
+        warm = Path(out)
+    return records
+
+
+def job_run(config: SuiteConfig, slots: SlotConfig, arm: str, seed: int, target: str,
+            pre_policy: str, align: str, steps: int) -> PolicyRunConfig:
+    """The fine-tuning config of one job."""
+    run = policy_run(config, data_config(config, Path(target), 0.0, slots), steps, seed)
+    if arm != "scratch":
+        run = replace(run, init_from=pre_policy)
+    if arm in GUIDED:
+        sign = "tilted" if arm == "ate_tilted" else "paper"
+        run = replace(run, guidance=replace(config.guidance, sign=sign),
+                      guidance_from=str(Path(align) / ("single" if arm == "single_stage"
+                                                       else "stage2")))
+    return run
+
+
 def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: int, seed: int,
-                          target: str, pre_policy: str, align: str, out: str) -> dict:
-    """Train one arm's multi-task policy on a demo subset and evaluate it on every target
-    (task, robot); the result is also written to ``out/eval.json``."""
+                          target: str, pre_policy: str, align: str, out: str,
+                          steps: int | None = None, warm: Path | None = None,
+                          val: str | None = None) -> dict:
+    """Train one arm's multi-task policy on a demo subset for ``steps`` (default
+    ``finetune_steps``; continuing the finished shorter job ``warm``, or this job's own
+    interrupted run) and evaluate it on every target (task, robot), and on the retention
+    tasks; the result is also written to ``out/eval.json``."""
     import torch
 
     from ate.bench.rollout import evaluate_task
@@ -443,15 +491,8 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
 
     torch.set_num_threads(1)
     folder = Path(out)
-    run = policy_run(config, data_config(config, Path(target), 0.0, slots),
-                     config.finetune_steps, seed)
-    if arm != "scratch":
-        run = replace(run, init_from=pre_policy)
-    if arm in GUIDED:
-        sign = "tilted" if arm == "ate_tilted" else "paper"
-        run = replace(run, guidance=replace(config.guidance, sign=sign),
-                      guidance_from=str(Path(align) / ("single" if arm == "single_stage"
-                                                       else "stage2")))
+    steps = steps or config.finetune_steps
+    run = job_run(config, slots, arm, seed, target, pre_policy, align, steps)
     data = subset_print(Path(target))
     if (folder / "eval.json").exists():
         done = json.loads((folder / "eval.json").read_text())
@@ -464,11 +505,15 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
             raise ConfigError(f"{folder} holds a run of another config; give this variant a "
                               "--<suite>.tag or another --out (nothing was overwritten).")
         else:
-            return with_steer_shift(done, run, folder / "eval.json")
-    shutil.rmtree(folder, ignore_errors=True)  # an interrupted job starts over
-    tic = time.perf_counter()
-    result = train_policy(run, folder / "policy")
-    train_s = time.perf_counter() - tic
+            return enrich(done, config, run, folder, pre_policy, val)
+    if not _continues(folder, run):
+        shutil.rmtree(folder, ignore_errors=True)  # a run of another config: start over
+    from ate.bench.jobs import begin_segment, end_segment
+
+    warm = warm if warm is not None and _continues(warm, run, length_free=True) else None
+    resume = begin_segment(folder, warm)
+    result = train_policy(run, folder / "policy", resume=resume)
+    train_s = end_segment(folder, result.step)
     policy_dir = str(resolve_checkpoint(result.last.parent))
     tic = time.perf_counter()
     evals = []
@@ -478,14 +523,54 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
                               config.execute, EVAL_SEED_BASE, config.max_steps,
                               batch=config.eval_batch, robot=robot)
             evals.append({"task": task, "robot": robot or "", "outcomes": r.outcomes})
-    record = {"arm": arm, "n": n, "seed": seed, "train_s": train_s,
+    record = {"arm": arm, "n": n, "seed": seed, "steps": steps, "train_s": train_s,
               "eval_s": time.perf_counter() - tic, "peak_mb": peak_mb(),
               # fine-tuning holds out no validation split: no loss to report then
               "best_val_loss": result.best_val if math.isfinite(result.best_val) else None,
               "evals": evals, "run": to_dict(run), "data": data}
     if (folder / "policy" / "steer_shift.json").exists():
         record["steer"] = json.loads((folder / "policy" / "steer_shift.json").read_text())
-    tmp = folder / "eval.json.tmp"
-    tmp.write_text(json.dumps(record))
-    tmp.replace(folder / "eval.json")
+    return enrich(record, config, run, folder, pre_policy, val)
+
+
+def _continues(folder: Path, run: PolicyRunConfig, length_free: bool = False) -> bool:
+    """Whether ``folder/policy/last`` was written by ``run`` (with ``length_free``: by the
+    same run of any length); False without a checkpoint."""
+    from ate.bench.jobs import checkpoint_step
+    from ate.finetune.run import load_run_config
+
+    if checkpoint_step(folder / "policy" / "last") is None:
+        return False
+    saved, _ = load_run_config(folder / "policy")
+    a, b = portable(to_dict(saved)), portable(to_dict(run))
+    if length_free:
+        a, b = ({**r, "train": {k: v for k, v in r["train"].items() if k not in LENGTH_FIELDS}}
+                for r in (a, b))
+    return a == b
+
+
+# fields of a fine-tuning that change with its length but not the weights at a given step
+LENGTH_FIELDS = ("max_steps", "val_every", "save_every")
+
+
+def enrich(record: dict, config: SuiteConfig, run: PolicyRunConfig, folder: Path,
+           pre_policy: str, val: str | None) -> dict:
+    """A job's record with what this bench asks beyond it, measured on its saved policy
+    (no training) when missing: Steer's shift, success on the retention tasks, the loss on
+    the validation demos. Saved back to ``folder/eval.json``."""
+    from ate.bench.heldout import retention_evals, validation_loss
+
+    record = with_steer_shift(record, run, folder / "eval.json")
+    before = dict(record)
+    record.setdefault("steps", config.finetune_steps)
+    policy = folder / "policy"
+    if config.retention_tasks and {e["task"] for e in record.get("retained", [])} != set(
+            config.retention_tasks):
+        record["retained"] = retention_evals(config, policy, pre_policy)
+    if val and "val_loss" not in record:
+        record["val_loss"] = validation_loss(policy, Path(val), config)
+    if record != before or not (folder / "eval.json").exists():
+        tmp = folder / "eval.json.tmp"
+        tmp.write_text(json.dumps(record))
+        tmp.replace(folder / "eval.json")
     return record
