@@ -1,0 +1,139 @@
+"""What every ATE variant of a LeRobot policy shares: its options (``--policy.ate.*``), the
+guidance built from a stage-2 folder in LeRobot's action units, the guided per-element loss
+computed from tensors the stock forward produced, and the export to the plain policy type.
+
+The stock loss code runs untouched: a forward hook captures the network's prediction (and,
+for Diffusion Policy, the noise the stock code drew), and the guided loss is recomputed from
+those tensors with the stock reduction. With lambda 0 the stock loss is returned as is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from ate.data.normalizer import Normalizer
+from ate.errors import ConfigError
+from ate.steer import GuidanceConfig, LatentGuidance
+
+
+@dataclass
+class SteerOptions(GuidanceConfig):
+    """``--policy.ate.*``: the stage-2 folder and every ``ate.steer.GuidanceConfig`` field
+    (default: the release preset, lambda 3).
+
+    Attributes:
+        guidance_path: the stage-2 folder ``ate align`` wrote (``runs/align/stage2``); empty
+            trains the stock loss (plain fine-tuning).
+        init_from: a stock LeRobot checkpoint folder of the same policy kind (e.g. a
+            ``pretrained_model`` folder); its config fields are taken where this config is
+            left at its defaults, and its weights are loaded (LeRobot's ``pretrained_path``).
+    """
+
+    guidance_path: str = ""
+    init_from: str = ""
+    preset: Literal["release"] | None = "release"
+
+
+def lerobot_normalizer(stats: dict[str, Any], mode: str, dim: int) -> Normalizer:
+    """LeRobot's normalisation of a feature as ``ate``'s affine map (raw = y * scale +
+    offset), for the first ``dim`` dims: MEAN_STD (std + 1e-8, as LeRobot), MIN_MAX,
+    QUANTILES (q01/q99), QUANTILE10 (q10/q90), IDENTITY."""
+    def get(key: str) -> np.ndarray:
+        if key not in stats:
+            raise ConfigError(f"the dataset's action stats have no '{key}', which LeRobot's "
+                              f"{mode} normalisation needs; recompute the dataset stats.")
+        value = stats[key]
+        value = value.detach().cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
+        return value.astype(np.float64).reshape(-1)[:dim]
+
+    mode = getattr(mode, "value", mode)
+    if mode == "MEAN_STD":
+        offset, scale = get("mean"), get("std") + 1e-8
+    elif mode in ("MIN_MAX", "QUANTILES", "QUANTILE10"):
+        lo, hi = {"MIN_MAX": ("min", "max"), "QUANTILES": ("q01", "q99"),
+                  "QUANTILE10": ("q10", "q90")}[mode]
+        low, denom = get(lo), get(hi) - get(lo)
+        denom = np.where(denom == 0, 1e-8, denom)
+        offset, scale = low + denom / 2, denom / 2
+    elif mode == "IDENTITY":
+        offset, scale = np.zeros(dim), np.ones(dim)
+    else:
+        raise ConfigError(f"LeRobot normalisation mode {mode!r} is not one ate can map.")
+    return Normalizer("meanstd" if mode == "MEAN_STD" else "minmax", offset, scale,
+                      {"lerobot_mode": [0.0], "offset": offset.tolist()})
+
+
+def build_guidance(options: SteerOptions, config: Any, dataset_stats: dict | None
+                   ) -> LatentGuidance | None:
+    """The frozen stage-2 guidance in the policy's normalised action units (None without a
+    ``guidance_path``). The stage-2 VAE's D dims are the first D of LeRobot's action vector
+    (pi0 pads it to ``max_action_dim`` after them)."""
+    if not options.guidance_path:
+        return None
+    fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(GuidanceConfig)}
+    probe = LatentGuidance.from_pretrained(options.guidance_path, **fields)
+    dim = probe.vae_slots.dim
+    mode = config.normalization_mapping.get("ACTION", "IDENTITY")
+    stats = (dataset_stats or {}).get("action")
+    if stats is None and getattr(mode, "value", mode) != "IDENTITY":
+        raise ConfigError("ATE needs the dataset's action statistics to map LeRobot's "
+                          "normalised actions to the stage-2 VAE's units; train through "
+                          "lerobot-train (it passes them) or give dataset_stats=.")
+    policy_norm = (lerobot_normalizer(stats, mode, dim) if stats is not None
+                   else Normalizer("identity", np.zeros(dim), np.ones(dim), {}))
+    return LatentGuidance.from_pretrained(options.guidance_path, slots=list(range(dim)),
+                                          policy_normalizer=policy_norm, **fields)
+
+
+@contextmanager
+def captured(module: nn.Module) -> Iterator[dict[str, Any]]:
+    """The last output of ``module`` during the block, under ``"out"``."""
+    seen: dict[str, Any] = {}
+    handle = module.register_forward_hook(lambda _m, _i, out: seen.__setitem__("out", out))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def plain_config(config: Any, base: type) -> Any:
+    """The same settings as the stock config class ``base`` (no ``ate`` field): what a
+    fine-tuned checkpoint is saved as, so stock LeRobot loads it as the plain policy."""
+    names = [f.name for f in dataclasses.fields(base) if f.init]
+    return base(**{n: getattr(config, n) for n in names})
+
+
+def take_base_fields(config: Any, base: type, kind: str) -> None:
+    """``ate.init_from``: copy the stock checkpoint's config fields onto ``config`` where it
+    is at the class default, and load its weights (LeRobot's ``pretrained_path``)."""
+    import draccus
+
+    folder = Path(config.ate.init_from)
+    path = folder / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{folder}: no config.json; --policy.ate.init_from wants a LeRobot "
+                          "checkpoint folder (the one holding config.json and "
+                          "model.safetensors).")
+    saved = json.loads(path.read_text())
+    if saved.get("type") != kind:
+        raise ConfigError(f"{folder} holds a '{saved.get('type')}' policy; ate_{kind} "
+                          f"fine-tunes a '{kind}' one.")
+    stock = draccus.decode(base, {k: v for k, v in saved.items() if k != "type"})
+    for field in dataclasses.fields(base):
+        if not field.init:
+            continue
+        default = (field.default_factory() if field.default_factory is not dataclasses.MISSING
+                   else field.default)
+        if getattr(config, field.name) == default:
+            setattr(config, field.name, getattr(stock, field.name))
+    config.pretrained_path = folder
