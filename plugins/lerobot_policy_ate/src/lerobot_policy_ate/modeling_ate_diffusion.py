@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ate.steer import LatentGuidance, guided_target
 from lerobot_policy_ate.configuration_ate_diffusion import ATEDiffusionConfig
-from lerobot_policy_ate.steer import build_guidance, captured, plain_config
+from lerobot_policy_ate.steer import ATEPolicyMixin, captured
 
 
 class GuidedDiffusionModel(DiffusionModel):
@@ -62,34 +62,15 @@ class GuidedDiffusionModel(DiffusionModel):
         return loss.mean()
 
 
-class ATEDiffusionPolicy(DiffusionPolicy):
+class ATEDiffusionPolicy(ATEPolicyMixin, DiffusionPolicy):
     """``DiffusionPolicy`` with Steer in training; inference, weights and the saved
     checkpoint are the stock policy's (``config.json`` says ``diffusion``, no encoder)."""
 
     config_class = ATEDiffusionConfig
     name = "ate_diffusion"
+    stock_config = DiffusionConfig
+    inner = "diffusion"
 
     def __init__(self, config: ATEDiffusionConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        self.diffusion.__class__ = GuidedDiffusionModel
-        self.diffusion.guidance = build_guidance(config.ate, config, kwargs.get("dataset_stats"))
-
-    @property
-    def guidance(self) -> LatentGuidance | None:
-        """The frozen stage-2 guidance (outside ``parameters()`` and the state dict)."""
-        return self.diffusion.guidance
-
-    def _save_pretrained(self, save_directory, state_dict=None) -> None:
-        ate_config = self.config
-        self.config = plain_config(ate_config, DiffusionConfig)
-        try:
-            super()._save_pretrained(save_directory, state_dict)
-        finally:
-            self.config = ate_config
-
-    def to(self, *args: Any, **kwargs: Any) -> ATEDiffusionPolicy:
-        out = super().to(*args, **kwargs)
-        if self.guidance is not None:
-            device = next(self.parameters()).device
-            self.guidance.to(device)
-        return out
+        self.attach_guidance(GuidedDiffusionModel, kwargs.get("dataset_stats"))

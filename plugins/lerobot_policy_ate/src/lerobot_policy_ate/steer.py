@@ -137,3 +137,63 @@ def take_base_fields(config: Any, base: type, kind: str) -> None:
         if getattr(config, field.name) == default:
             setattr(config, field.name, getattr(stock, field.name))
     config.pretrained_path = folder
+
+
+class ATEPolicyMixin:
+    """The ATE side of a LeRobot policy class (put it first in the bases): the guidance on
+    the inner model that computes the loss, device moves, and saving as the stock type.
+
+    Subclasses set ``stock_config`` (the stock config class) and ``inner`` (the attribute
+    name of the inner model: ``diffusion`` or ``model``).
+    """
+
+    stock_config: type
+    inner: str
+
+    def attach_guidance(self, guided_class: type, dataset_stats: dict | None) -> None:
+        """Turn the inner model into ``guided_class`` (same weights, same object: building a
+        second model would draw other initial weights) and give it the guidance."""
+        model = getattr(self, self.inner)
+        model.__class__ = guided_class
+        model.guidance = build_guidance(self.config.ate, self.config, dataset_stats)
+
+    @property
+    def guidance(self) -> LatentGuidance | None:
+        """The frozen stage-2 guidance (outside ``parameters()`` and the state dict)."""
+        return getattr(self, self.inner).guidance
+
+    def _save_pretrained(self, save_directory: Any, state_dict: dict | None = None) -> None:
+        ate_config = self.config
+        self.config = plain_config(ate_config, self.stock_config)
+        try:
+            super()._save_pretrained(save_directory, state_dict)  # type: ignore[misc]
+        finally:
+            self.config = ate_config
+
+    def to(self, *args: Any, **kwargs: Any) -> Any:
+        out = super().to(*args, **kwargs)  # type: ignore[misc]
+        if self.guidance is not None:
+            self.guidance.to(next(self.parameters()).device)  # type: ignore[attr-defined]
+        return out
+
+
+def ate_config(stock: type, kind: str, module: str) -> type:
+    """The config class of ``--policy.type=ate_<kind>``: every field of the stock config
+    class plus ``ate`` (``SteerOptions``), registered with LeRobot. ``module`` is the
+    ``configuration_ate_<kind>`` module it is published from: LeRobot finds the policy and
+    processors by rewriting that name to ``modeling_`` / ``processor_``."""
+    from lerobot.configs.policies import PreTrainedConfig
+
+    def post_init(self: Any) -> None:
+        if self.ate.init_from:
+            take_base_fields(self, stock, kind)
+        stock.__post_init__(self)
+
+    name = f"ATE{stock.__name__}"
+    cls = dataclasses.make_dataclass(
+        name, [("ate", SteerOptions, dataclasses.field(default_factory=SteerOptions))],
+        bases=(stock,), module=module,
+        namespace={"__post_init__": post_init,
+                   "__doc__": f"``{stock.__name__}`` with Steer's options under ``ate`` "
+                              "(``SteerOptions``)."})
+    return PreTrainedConfig.register_subclass(f"ate_{kind}")(cls)
