@@ -33,8 +33,9 @@ def write_stage2(folder: Path, dim: int = D, length: int = H, seed: int = 0) -> 
 def stats(dim: int = D) -> dict:
     rng = np.random.default_rng(1)
     x = torch.as_tensor(rng.normal(0.3, 1.5, (500, dim)), dtype=torch.float32)
+    q = {f"q{k:02d}": torch.quantile(x, k / 100, dim=0) for k in (1, 10, 90, 99)}
     return {"action": {"min": x.min(0).values, "max": x.max(0).values, "mean": x.mean(0),
-                       "std": x.std(0)}}
+                       "std": x.std(0), **q}}
 
 
 def features() -> tuple[dict, dict]:
