@@ -1,4 +1,5 @@
-"""``ate_pi0`` and ``ate_pi05`` against the real LeRobot policies (tiny configs)."""
+"""``ate_pi0``, ``ate_pi05`` and ``ate_smolvla`` against the real LeRobot policies (tiny
+configs)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from conftest import D, stats
 from lerobot_policy_ate.steer import SteerOptions
-from tiny_pi import pi_batch, pi_kwargs, tiny_pi  # noqa: F401 (the fixture)
+from tiny_pi import pi_batch, pi_kwargs, smolvla_kwargs, tiny_pi, write_tiny_vlm  # noqa: F401
 
 from ate.steer import guided_target, target_shift
 
@@ -21,6 +22,13 @@ def classes(kind: str):
         from lerobot_policy_ate.modeling_ate_pi0 import ATEPI0Policy
 
         return PI0Config, PI0Policy, ATEPI0Config, ATEPI0Policy
+    if kind == "smolvla":
+        from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
+        from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
+        from lerobot_policy_ate.configuration_ate_smolvla import ATESmolVLAConfig
+        from lerobot_policy_ate.modeling_ate_smolvla import ATESmolVLAPolicy
+
+        return SmolVLAConfig, SmolVLAPolicy, ATESmolVLAConfig, ATESmolVLAPolicy
     from lerobot.policies.pi05.configuration_pi05 import PI05Config
     from lerobot.policies.pi05.modeling_pi05 import PI05Policy
     from lerobot_policy_ate.configuration_ate_pi05 import ATEPI05Config
@@ -29,11 +37,12 @@ def classes(kind: str):
     return PI05Config, PI05Policy, ATEPI05Config, ATEPI05Policy
 
 
-def pair(kind: str, options: SteerOptions):
+def pair(kind: str, options: SteerOptions, vlm: str = ""):
     config, policy, ate_config, ate_policy = classes(kind)
+    kwargs = smolvla_kwargs(vlm) if kind == "smolvla" else pi_kwargs()
     torch.manual_seed(0)
-    stock = policy(config(**pi_kwargs()))
-    ate = ate_policy(ate_config(**pi_kwargs(), ate=options), dataset_stats=stats())
+    stock = policy(config(**kwargs))
+    ate = ate_policy(ate_config(**kwargs, ate=options), dataset_stats=stats())
     ate.load_state_dict(stock.state_dict())
     return stock, ate
 
@@ -43,9 +52,10 @@ def loss(policy, seed: int = 3) -> torch.Tensor:
     return policy.forward(pi_batch())[0]
 
 
-@pytest.mark.parametrize("kind", ["pi0", "pi05"])
+@pytest.mark.parametrize("kind", ["pi0", "pi05", "smolvla"])
 def test_flow_variants_against_the_stock_policy(kind, stage2, tmp_path, tiny_pi) -> None:  # noqa: F811
-    stock, ate = pair(kind, SteerOptions(guidance_path=str(stage2), lam=0.0))
+    vlm = write_tiny_vlm(tmp_path / "vlm") if kind == "smolvla" else ""
+    stock, ate = pair(kind, SteerOptions(guidance_path=str(stage2), lam=0.0), vlm)
     assert ate.guidance is not None
     assert torch.equal(loss(stock), loss(ate))  # lambda 0: the stock loss, bit for bit
     ate.guidance.lam = 2.0

@@ -72,6 +72,52 @@ def pi_batch(n: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
     pad[0, -4:] = True
     return {"observation.state": torch.randn(n, S, generator=g),
             "observation.images.cam": torch.rand(n, 3, IMAGE, IMAGE, generator=g),
-            OBS_LANGUAGE_TOKENS: torch.randint(0, 100, (n, 6), generator=g),
+            OBS_LANGUAGE_TOKENS: torch.randint(7, 100, (n, 6), generator=g),  # no special token
             OBS_LANGUAGE_ATTENTION_MASK: torch.ones(n, 6, dtype=torch.bool),
             "action": torch.randn(n, 16, D, generator=g), "action_is_pad": pad}
+
+
+def write_tiny_vlm(folder) -> str:
+    """A SmolVLM config and processor small enough for a CPU test, written locally (SmolVLA
+    with ``load_vlm_weights=False`` reads only these): a word-level tokenizer with SmolVLM's
+    special tokens, 32-pixel images, a 2-layer text model."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (
+        PreTrainedTokenizerFast,
+        SmolVLMConfig,
+        SmolVLMImageProcessor,
+        SmolVLMProcessor,
+        SmolVLMVideoProcessor,
+    )
+
+    special = ["<pad>", "<unk>", "<fake_token_around_image>", "<image>", "<global-img>",
+               "<end_of_utterance>", "<|im_start|>"]
+    vocab = {t: i for i, t in enumerate(special + [f"w{i}" for i in range(200)])}
+    words = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=words, pad_token="<pad>", unk_token="<unk>",
+        extra_special_tokens={"fake_image_token": "<fake_token_around_image>",
+                              "image_token": "<image>", "global_image_token": "<global-img>",
+                              "end_of_utterance_token": "<end_of_utterance>"})
+    images = SmolVLMImageProcessor(size={"longest_edge": IMAGE}, do_image_splitting=False,
+                                   max_image_size={"longest_edge": IMAGE})
+    SmolVLMProcessor(image_processor=images, tokenizer=tokenizer,
+                     video_processor=SmolVLMVideoProcessor(), image_seq_len=4
+                     ).save_pretrained(folder)
+    SmolVLMConfig(text_config=dict(model_type="llama", hidden_size=64, intermediate_size=64,
+                                   num_hidden_layers=2, num_attention_heads=4,
+                                   num_key_value_heads=2, vocab_size=len(vocab), head_dim=16),
+                  vision_config=dict(hidden_size=VISION, intermediate_size=VISION,
+                                     num_hidden_layers=1, num_attention_heads=2,
+                                     image_size=IMAGE, patch_size=8),
+                  scale_factor=2, image_token_id=vocab["<image>"]).save_pretrained(folder)
+    return str(folder)
+
+
+def smolvla_kwargs(vlm: str) -> dict:
+    kwargs = pi_kwargs()
+    for key in ("image_resolution", "dtype"):
+        kwargs.pop(key)
+    return {**kwargs, "vlm_model_name": vlm, "load_vlm_weights": False, "num_vlm_layers": 2,
+            "num_expert_layers": 1, "resize_imgs_with_padding": (IMAGE, IMAGE)}
