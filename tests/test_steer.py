@@ -13,6 +13,8 @@ from ate.data import EmbodimentSlots, Normalizer
 from ate.steer import GuidanceConfig, LatentGuidance
 
 g0 = torch.Generator().manual_seed(0)
+# the deterministic form: posterior means, per-sample squared norm (the J the checks write out)
+MEANS = GuidanceConfig(latent="mean", distance="sum")
 
 
 def rand(*shape, dtype=torch.float64) -> torch.Tensor:
@@ -34,7 +36,7 @@ def J(guide: LatentGuidance, x: torch.Tensor, clean: torch.Tensor) -> torch.Tens
 
 
 def test_guidance_is_minus_the_finite_difference_gradient_and_masked() -> None:
-    guide = LatentGuidance(encoder(), slots=[4, 0, 2])  # D=3 encoder inside a U=6 policy
+    guide = LatentGuidance(encoder(), MEANS, slots=[4, 0, 2])  # D=3 encoder, U=6 policy
     noisy, clean = rand(2, 8, 6), rand(2, 8, 6)
     g = guide(noisy, clean)
     assert g.shape == noisy.shape and not g.requires_grad
@@ -49,11 +51,11 @@ def test_guidance_is_minus_the_finite_difference_gradient_and_masked() -> None:
 
 def test_distances_scale_by_latent_dims_batch_and_reference_batch() -> None:
     noisy, clean = rand(2, 8, 3), rand(2, 8, 3)
-    g_sum = LatentGuidance(encoder())(noisy, clean)
+    g_sum = LatentGuidance(encoder(), MEANS)(noisy, clean)
     for fields, factor in (({"distance": "mean"}, 6), ({"distance": "batch_mean"}, 12),
                            ({"distance": "mean", "reference_batch": 32}, 6 * 32),
                            ({"distance": "sum", "reference_batch": 4}, 4)):
-        g = LatentGuidance(encoder(), GuidanceConfig(**fields))(noisy, clean)
+        g = LatentGuidance(encoder(), GuidanceConfig(latent="mean", **fields))(noisy, clean)
         torch.testing.assert_close(g, g_sum / factor)
 
 
@@ -61,7 +63,8 @@ def test_chain_rule_through_the_policy_normaliser() -> None:
     raw = rand(500, 3) * torch.tensor([1.0, 5.0, 0.1]) + 2
     vae_norm, pol_norm = Normalizer.fit(raw.numpy(), "minmax"), Normalizer.fit(raw.numpy(),
                                                                                 "meanstd")
-    guide = LatentGuidance(encoder(), policy_normalizer=pol_norm, vae_normalizer=vae_norm)
+    guide = LatentGuidance(encoder(), MEANS, policy_normalizer=pol_norm,
+                           vae_normalizer=vae_norm)
     noisy, clean = rand(1, 8, 3), rand(1, 8, 3)
     g = guide(noisy, clean)
 
@@ -159,8 +162,8 @@ def test_from_pretrained_stage2_checkpoint(tmp_path) -> None:
 
 def test_batched_encoding_gives_the_same_guidance_and_stats_by_time() -> None:
     noisy, clean = rand(4, 8, 3), rand(4, 8, 3)
-    two_calls = LatentGuidance(encoder())
-    one_call = LatentGuidance(encoder(), GuidanceConfig(batched=True))
+    two_calls = LatentGuidance(encoder(), MEANS)
+    one_call = LatentGuidance(encoder(), replace(MEANS, batched=True))
     torch.testing.assert_close(one_call(noisy, clean), two_calls(noisy, clean))
     abar = torch.tensor([0.9, 0.7, 0.4, 0.1], dtype=torch.float64)
     two_calls.loss("epsilon", noisy, noisy, two_calls(noisy, clean), abar)
@@ -173,7 +176,7 @@ def test_batched_encoding_gives_the_same_guidance_and_stats_by_time() -> None:
 
 def test_precomputed_clean_latents_give_the_same_guidance() -> None:
     noisy, clean = rand(3, 8, 3), rand(3, 8, 3)
-    guide = LatentGuidance(encoder())
+    guide = LatentGuidance(encoder(), MEANS)
     torch.testing.assert_close(guide(noisy, clean_latents=guide.clean_latents(clean)),
                                guide(noisy, clean))
     with pytest.raises(ValueError, match="clean"):
@@ -181,7 +184,8 @@ def test_precomputed_clean_latents_give_the_same_guidance() -> None:
 
 
 def test_loss_records_the_target_shift_against_its_closed_form() -> None:
-    guide = LatentGuidance(encoder(), GuidanceConfig(lam=1.5, clamp=0.05, floor=0.2),
+    guide = LatentGuidance(encoder(), GuidanceConfig(lam=1.5, clamp=0.05, floor=0.2,
+                                                     order="clamp_then_scale"),
                            slots=[0, 1, 2])
     a0, noise = rand(5, 8, 4), rand(5, 8, 4)
     abar = torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9], dtype=torch.float64)

@@ -74,14 +74,20 @@ def test_release_preset_fields_lambda_and_conflicts() -> None:
     assert (cfg.lam, cfg.clamp, cfg.latent, cfg.distance, cfg.order, cfg.floor) == (
         3.0, 0.1, "sample", "batch_mean", "scale_then_clamp", 0.0)
     assert GuidanceConfig.release(lam=2.0).lam == 2.0
-    assert GuidanceConfig().lam == 0.5 and GuidanceConfig().order == "clamp_then_scale"
+    default = GuidanceConfig()  # the release's arithmetic at the paper's lambda
+    assert (default.lam, default.latent, default.distance, default.order, default.floor) == (
+        2.0, "sample", "batch_mean", "scale_then_clamp", 0.0)
+    floored = GuidanceConfig(preset="floored")  # the library's earlier form
+    assert (floored.lam, floored.latent, floored.distance, floored.order, floored.floor) == (
+        0.5, "mean", "sum", "clamp_then_scale", 0.5)
+    assert GuidanceConfig(reference_batch=8).distance == "mean"
     assert GuidanceConfig.release(sign="tilted").sign == "tilted"
     with pytest.raises(ConfigError, match="fixes floor"):
         GuidanceConfig(preset="release", floor=0.2)
     with pytest.raises(ConfigError, match="fixes distance"):
         GuidanceConfig(preset="release", distance="mean")
-    with pytest.raises(ConfigError, match="reference_batch"):
-        GuidanceConfig(distance="batch_mean", reference_batch=8)
+    with pytest.raises(ConfigError, match="floored fixes distance"):
+        GuidanceConfig(preset="floored", distance="mean")
     for bad in ({"lam": -1.0}, {"clamp": 0.0}, {"floor": 1.0}, {"auto_batches": 0},
                 {"reference_batch": 0}):
         with pytest.raises(ConfigError, match="out of range"):
@@ -118,3 +124,17 @@ def test_steer_does_not_import_the_policies_layer() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_run_recorded_before_order_existed_reads_as_clamp_then_scale() -> None:
+    """Records written before the option existed ran the earlier form: their missing
+    ``order`` must not take today's default."""
+    from ate.bench.suite import current
+    from ate.finetune.config import PolicyRunConfig
+
+    record = to_dict(PolicyRunConfig(guidance=GuidanceConfig(preset="floored")))
+    for added in ("order", "preset", "reference_batch"):
+        del record["guidance"][added]
+    assert current(record)["guidance"]["order"] == "clamp_then_scale"
+    today = to_dict(PolicyRunConfig())
+    assert current(today)["guidance"]["order"] == "scale_then_clamp"

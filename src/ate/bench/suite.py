@@ -52,7 +52,10 @@ def current(run: dict) -> dict:
     """A recorded run config in today's schema: fields added since it was written take their
     defaults, which reproduce the behaviour from before they existed."""
     from ate.finetune.config import PolicyRunConfig
+    from ate.steer.guidance import recorded_guidance
 
+    if "guidance" in run:
+        run = {**run, "guidance": recorded_guidance(run["guidance"])}
     return to_dict(from_dict(PolicyRunConfig, run, "a finished job's eval.json"))
 
 

@@ -24,15 +24,14 @@ from ate.steer.guidance import GuidanceConfig
 def demo_suite() -> SuiteConfig:
     """Ten pre-training tasks, two held-out tasks, N = 10, one seed, every arm.
 
-    Steer runs in the library's own form with lambda 0.5 and flow time floor 0.5 (pi0's
-    factor t / (1 - t) <= 1; the form docs/results.md measured on par with direct
-    fine-tuning). The pool is the 10 demos trained on (one seed: nothing to pair).
+    Steer runs with the library's defaults: the authors' released arithmetic at the paper's
+    lambda 2. The pool is the 10 demos trained on (one seed: nothing to pair).
     """
     return SuiteConfig(
         pretrain_tasks=ML45_TRAIN[:10], target_tasks=("door-lock-v3", "door-unlock-v3"),
         pretrain_episodes=20, demos=(10,), pool=None, seeds=(0,), eval_episodes=50,
         pretrain_steps=1000, vae_pretrain_steps=600,
-        guidance=GuidanceConfig(lam=0.5, clamp=0.1, floor=0.5))
+        guidance=GuidanceConfig())
 
 
 def demo(out: str = "runs/demo", quick_run: bool = False) -> None:

@@ -20,7 +20,7 @@ from ate.data.prepare import PreparedChunks, prepare_corpus
 from ate.errors import ConfigError, DataError
 from ate.finetune.config import PolicyRunConfig
 from ate.policies import DiffusionPolicy, FlowPolicy, GenerativePolicy, TaskFeatures
-from ate.steer.guidance import LatentGuidance
+from ate.steer.guidance import LatentGuidance, recorded_guidance
 from ate.steer.shift import ShiftReport, measure_shift
 from ate.training.trainer import Trainer, TrainResult
 
@@ -261,5 +261,8 @@ def load_run_config(resume: Path) -> tuple[PolicyRunConfig, Path]:
     path = last / "config.json"
     if not path.is_file():
         raise ConfigError(f"{resume}: no last/config.json; pass a policy run folder.")
-    return from_dict(PolicyRunConfig, json.loads(path.read_text())["run"], str(path)), last
+    run = json.loads(path.read_text())["run"]
+    if "guidance" in run:
+        run = {**run, "guidance": recorded_guidance(run["guidance"])}
+    return from_dict(PolicyRunConfig, run, str(path)), last
 

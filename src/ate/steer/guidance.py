@@ -39,11 +39,19 @@ from ate.steer.objectives import (
 log = logging.getLogger(__name__)
 
 
-# The authors' arithmetic (their RDT and Diffusion Policy code alike): F.mse_loss over the
-# latents, mean over batch and latent dims; reparameterised latents with one shared noise;
-# the family's coefficient applied before the clamp; no time floor.
-RELEASE_FIXED = {"latent": "sample", "order": "scale_then_clamp", "floor": 0.0}
-LIBRARY_LAM, RELEASE_LAM = 0.5, 3.0
+# Each preset: the fields it fixes and its lambda. ``release``: the authors' arithmetic (their
+# RDT and Diffusion Policy code alike): F.mse_loss over the latents (mean over batch and
+# latent dims), reparameterised latents with one shared noise, the family's coefficient
+# before the clamp, no time floor; lambda 3 as their RDT config. ``floored``: this library's
+# form before 2026-11-30 (per-sample squared norm of posterior means, clamp g and then scale,
+# time floor 0.5), lambda 0.5.
+PRESETS: dict[str, tuple[dict[str, object], float]] = {
+    "release": ({"latent": "sample", "distance": "batch_mean", "order": "scale_then_clamp",
+                 "floor": 0.0}, 3.0),
+    "floored": ({"latent": "mean", "distance": "sum", "order": "clamp_then_scale",
+                 "floor": 0.5}, 0.5),
+}
+DEFAULT_LAM = 2.0  # the paper's best lambda, with the release's arithmetic (the defaults)
 
 
 @dataclass
@@ -51,21 +59,22 @@ class GuidanceConfig:
     """How the guidance vector is computed and folded into a loss.
 
     Attributes:
-        lam: guidance strength lambda; None takes the preset's: 0.5 for the library's own
-            form, 3.0 (the release's RDT config) for ``preset="release"``.
+        lam: guidance strength lambda; None takes the preset's (``release`` 3.0, the
+            release's RDT config; ``floored`` 0.5), else 2.0 (the paper's best).
         clamp: element-wise bound c (release: 0.1); None for no clamp. Where it applies is
             ``order``.
         sign: ``paper`` (paper and release) or ``tilted`` (classifier guidance).
-        latent: ``mean`` (posterior means) or ``sample`` (one reparameterisation noise
-            shared by both latents, as the release).
-        distance: how J is reduced over the latent dims and the batch: ``sum`` (per-sample
-            squared norm), ``mean`` (per-sample mean over latent dims) or ``batch_mean``
-            (the release's ``F.mse_loss``: the mean over batch and latent dims, so each
-            sample's g is 1/(B d) of its squared norm's gradient and the strength depends on
-            the batch size B).
+        latent: ``sample`` (one reparameterisation noise shared by both latents, as the
+            release) or ``mean`` (posterior means, deterministic).
+        distance: how J is reduced over the latent dims and the batch: ``batch_mean`` (the
+            release's ``F.mse_loss``: the mean over batch and latent dims, so each sample's g
+            is 1/(B d) of its squared norm's gradient and the strength depends on the batch
+            size B), ``sum`` (per-sample squared norm) or ``mean`` (per-sample mean over
+            latent dims).
         reference_batch: divide the per-sample J by this B instead of the batch's own size
-            (``sum`` / ``mean`` only): ``distance="mean", reference_batch=B`` is exactly
-            the release's g at batch B whatever batch you train with (rescaling lambda
+            (with it, ``batch_mean`` becomes ``mean``): ``distance="mean",
+            reference_batch=B`` is exactly the release's g at batch B whatever batch you
+            train with (rescaling lambda
             instead is equivalent only where the clamp does not bind, because the release
             clamps after scaling and multiplies by lambda after the clamp).
         order: ``scale_then_clamp`` (release: clamp(k g) in the prediction's space, so the
@@ -78,37 +87,46 @@ class GuidanceConfig:
             ``loss`` so that the mean clean-action shift is this fraction of the clean
             actions' RMS, then frozen and logged.
         auto_batches: batches used to calibrate lambda.
-        floor: lower bound on abar / tau / 1 - t inside the target coefficient k (0: only a
-            numerical guard); 0.5 bounds the flow coefficient (1 - tau) / tau by 1.
+        floor: lower bound on abar / tau / 1 - t inside the target coefficient k (0, the
+            release's: only a numerical guard); 0.5 bounds the flow coefficient by 1.
         batched: encode noisy and clean chunks in one forward pass of 2B chunks (the
             backward then also runs over 2B); False runs E(a0) without autograd and only
             E(a_k) through the graph. ``benchmarks/guidance_overhead.py`` times both.
-        preset: ``release`` fixes the authors' arithmetic (``latent="sample"``,
+        preset: ``release`` fixes the authors' arithmetic (the defaults: ``latent="sample"``,
             ``distance="batch_mean"`` (or ``mean`` with ``reference_batch``),
             ``order="scale_then_clamp"``, ``floor=0``) and makes lambda default to 3.0;
-            a fixed field set to anything but that or the library default is an error.
-            None: the fields as given.
+            ``floored`` fixes this library's earlier form (``mean`` latents, ``sum``,
+            ``clamp_then_scale``, floor 0.5; lambda 0.5). A fixed field set to anything but
+            the preset's value or the class default is an error (one at the class default
+            takes the preset's value). None: the fields as given.
+
+    The defaults are the release's arithmetic with the paper's lambda 2: on both benchmark
+    suites it was on par with plain fine-tuning where the earlier form at the same lambda
+    collapsed every policy (docs/results.md).
     """
 
     lam: float | None = None
     clamp: float | None = 0.1
     sign: Sign = "paper"
-    latent: Literal["mean", "sample"] = "mean"
-    distance: Literal["sum", "mean", "batch_mean"] = "sum"
+    latent: Literal["mean", "sample"] = "sample"
+    distance: Literal["sum", "mean", "batch_mean"] = "batch_mean"
     reference_batch: int | None = None
-    order: Order = "clamp_then_scale"
+    order: Order = "scale_then_clamp"
     length: Literal["crop", "resample"] = "crop"
     auto_fraction: float | None = None
     auto_batches: int = 10
-    floor: float = 0.5
+    floor: float = 0.0
     batched: bool = False
-    preset: Literal["release"] | None = None
+    preset: Literal["release", "floored"] | None = None
 
     def __post_init__(self) -> None:
-        if self.preset == "release":
-            self._apply_release()
+        if self.preset is not None:
+            self._apply_preset(self.preset)
+        if self.reference_batch is not None and self.distance == "batch_mean" and \
+                self.preset is None:
+            self.distance = "mean"  # the batch-independent form of the default
         if self.lam is None:
-            self.lam = LIBRARY_LAM
+            self.lam = DEFAULT_LAM
         bad = [f"guidance.{name} = {value!r} ({rule})" for name, value, ok, rule in (
             ("lam", self.lam, self.lam >= 0, ">= 0"),
             ("clamp", self.clamp, self.clamp is None or self.clamp > 0, "> 0 or None"),
@@ -121,22 +139,21 @@ class GuidanceConfig:
             if not ok]
         if bad:
             raise ConfigError("; ".join(bad) + ": out of range.")
-        if self.reference_batch is not None and self.distance == "batch_mean":
-            raise ConfigError("guidance.reference_batch replaces batch_mean's own batch size: "
-                              "use distance mean (or sum) with it.")
 
-    def _apply_release(self) -> None:
+    def _apply_preset(self, name: str) -> None:
         default = GuidanceConfig.__dataclass_fields__
-        fixed = {**RELEASE_FIXED, "distance": "batch_mean" if self.reference_batch is None
-                 else "mean"}
-        for name, value in fixed.items():
-            now = getattr(self, name)
-            if now not in (value, default[name].default):
-                raise ConfigError(f"guidance.preset release fixes {name} = {value!r}, but it "
-                                  f"is {now!r}: drop the preset (or the {name} setting).")
-            setattr(self, name, value)
+        fixed, lam = PRESETS[name]
+        if name == "release" and self.reference_batch is not None:
+            fixed = {**fixed, "distance": "mean"}  # exactly the release at that batch size
+        for field_name, value in fixed.items():
+            now = getattr(self, field_name)
+            if now not in (value, default[field_name].default):
+                raise ConfigError(f"guidance.preset {name} fixes {field_name} = {value!r}, but "
+                                  f"it is {now!r}: drop the preset (or the {field_name} "
+                                  "setting).")
+            setattr(self, field_name, value)
         if self.lam is None:
-            self.lam = RELEASE_LAM
+            self.lam = lam
 
     def describe(self) -> str:
         """One line naming the form and its numbers, for reports."""
@@ -144,11 +161,11 @@ class GuidanceConfig:
         batch = f", reference batch {self.reference_batch}" if self.reference_batch else ""
         form = (f"{self.distance.replace('_', ' ')} distance{batch}, {self.latent} latents, "
                 f"{self.order.replace('_', ' ')}, floor {self.floor:g}, sign {self.sign}")
-        head = "release preset, " if self.preset == "release" else ""
+        head = f"{self.preset} preset, " if self.preset else ""
         return f"{head}lambda {self.lam:g}, {clamp} ({form})"
 
     @classmethod
-    def release(cls, lam: float = RELEASE_LAM, **fields: object) -> GuidanceConfig:
+    def release(cls, lam: float = PRESETS["release"][1], **fields: object) -> GuidanceConfig:
         """The authors' released arithmetic (``preset="release"``) with this lambda (release
         RDT: 3.0; the paper's sweep: 2.0); ``fields`` set the free ones (``clamp``,
         ``sign``, ``reference_batch``, ``length``, ``batched``...)."""
@@ -232,8 +249,8 @@ class LatentGuidance:
         """Load a stage-2 checkpoint (``runs/align/stage2`` or its ``best/``).
 
         Keyword arguments beyond ``slots``, ``policy_normalizer`` and ``device`` set
-        ``GuidanceConfig`` fields, e.g. ``preset="release", lam=2.0`` for the paper's
-        setting in the authors' arithmetic.
+        ``GuidanceConfig`` fields, e.g. ``lam=3.0`` (the release's RDT lambda; the default
+        is the release's arithmetic at the paper's lambda 2) or ``preset="floored"``.
         """
         ckpt = resolve_checkpoint(Path(folder))
         meta = json.loads((ckpt / "config.json").read_text())
@@ -390,6 +407,13 @@ class LatentGuidance:
             log.info("guidance lambda calibrated to %.4g (shift %.1f%% of the clean-action "
                      "RMS %.3g over %d batches)", self.lam, 100 * self.config.auto_fraction,
                      clean_mean, len(self._calibration))
+
+
+def recorded_guidance(data: dict) -> dict:
+    """A ``GuidanceConfig`` as recorded in a run's config, in today's schema: a record from
+    before ``order`` existed ran clamp then scale, and one from before the defaults became
+    the release's recorded every other field it used."""
+    return {"order": "clamp_then_scale", **data} if "order" not in data else data
 
 
 def _affine(policy: Normalizer | None, vae: Normalizer | None, dim: int
