@@ -100,8 +100,8 @@ class GuidanceConfig:
             the preset's value or the class default is an error (one at the class default
             takes the preset's value). None: the fields as given.
 
-    The defaults are the release's arithmetic with the paper's lambda 2: on both benchmark
-    suites it was on par with plain fine-tuning where the earlier form at the same lambda
+    The defaults are the release's arithmetic with the paper's lambda 2: on the Meta-World
+    benchmark it was on par with plain fine-tuning where the earlier form at the same lambda
     collapsed every policy (docs/results.md).
     """
 
