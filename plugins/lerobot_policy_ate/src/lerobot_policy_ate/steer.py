@@ -41,7 +41,7 @@ class SteerOptions(GuidanceConfig):
 
     guidance_path: str = ""
     init_from: str = ""
-    preset: Literal["release"] | None = "release"
+    preset: Literal["release", "floored"] | None = "release"
 
 
 def lerobot_normalizer(stats: dict[str, Any], mode: str, dim: int) -> Normalizer:
