@@ -22,11 +22,11 @@ from ate.finetune.run import steer_shift
 from ate.steer import GuidanceConfig
 
 FORMS = {
-    "library (lam 0.5 default form: sum, means, clamp then scale, floor 0.5)":
-        GuidanceConfig(),
-    "old bench 'paper' (sum, means, clamp then scale, floor 0.05)":
-        GuidanceConfig(lam=2.0, floor=0.05),
-    "release preset": GuidanceConfig.release(),
+    "floored (the earlier library default: sum, means, clamp then scale, floor 0.5)":
+        GuidanceConfig(preset="floored"),
+    "the earlier bench 'paper' setting (floored form with floor 0.05)":
+        GuidanceConfig(latent="mean", distance="sum", order="clamp_then_scale", floor=0.05),
+    "release arithmetic (the defaults)": GuidanceConfig(),
 }
 
 
@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("bench", type=Path)
     parser.add_argument("--n", type=int, default=5)
     parser.add_argument("--lam", type=float, default=1.0)
+    parser.add_argument("--json", type=Path, help="also write every report here")
     args = parser.parse_args()
     cfg = SuiteConfig()
     folder = args.bench / "metaworld"
@@ -54,7 +55,8 @@ def main() -> None:
             print(f"{name} | seed {seed} | lam {args.lam:g} | ratio {report.ratio:.4f} | "
                   f"by noise {[None if r is None else round(r, 4) for r in report.ratio_by_noise]}"
                   f" | clamp binds {report.clamped_fraction:.3f} | |g| {report.g_norm:.3g}")
-    print(json.dumps(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
