@@ -179,6 +179,7 @@ def write_lerobot(
     shutil.rmtree(tmp, ignore_errors=True)
     dim = np.asarray(episodes[0]).reshape(len(episodes[0]), -1).shape[1]
     extra_shapes: dict[str, int] = {}
+    extra_columns: dict[str, list[np.ndarray]] = {}
     episode_rows: list[dict[str, object]] = []
     tables: list[pa.Table] = []
     file_index, file_frames, index = 0, 0, 0
@@ -209,6 +210,7 @@ def write_lerobot(
         for name, value in (extra[i] if extra else {}).items():
             value = np.asarray(value, dtype=np.float32).reshape(n, -1)
             extra_shapes[name] = value.shape[1]
+            extra_columns.setdefault(name, []).append(value.astype(np.float64))
             columns[name] = _fixed_list(value)
         tables.append(pa.table(columns))
         episode_rows.append({
@@ -220,8 +222,8 @@ def write_lerobot(
         index += n
         file_frames += n
     flush()
-    _write_meta(tmp, episodes, episode_rows, task_names, dim, extra_shapes, action_key, fps,
-                splits, robot_type, index)
+    _write_meta(tmp, episodes, episode_rows, task_names, dim, extra_shapes, extra_columns,
+                action_key, fps, splits, robot_type, index)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -229,15 +231,14 @@ def write_lerobot(
 
 
 def _write_meta(tmp: Path, episodes: Sequence[np.ndarray], rows: list[dict[str, object]],
-                task_names: list[str], dim: int, extra_shapes: dict[str, int], action_key: str,
-                fps: float, splits: dict[str, str] | None, robot_type: str,
-                total_frames: int) -> None:
+                task_names: list[str], dim: int, extra_shapes: dict[str, int],
+                extra_columns: dict[str, list[np.ndarray]], action_key: str, fps: float,
+                splits: dict[str, str] | None, robot_type: str, total_frames: int) -> None:
     meta = tmp / "meta"
     (meta / "episodes/chunk-000").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), tmp / EPISODES_PATH.format(chunk_index=0,
                                                                            file_index=0))
-    pq.write_table(pa.table({"task_index": pa.array(range(len(task_names)), pa.int64()),
-                             "task": task_names}), meta / "tasks.parquet")
+    _write_tasks(meta / "tasks.parquet", task_names)
     scalar = {"shape": [1], "names": None}
     features = {
         action_key: {"dtype": "float32", "shape": [dim], "names": [f"a{j}" for j in range(dim)]},
@@ -257,12 +258,40 @@ def _write_meta(tmp: Path, episodes: Sequence[np.ndarray], rows: list[dict[str, 
         "data_path": DATA_PATH, "video_path": None, "features": features,
     }
     (meta / "info.json").write_text(json.dumps(info, indent=2))
-    stacked = np.concatenate([np.asarray(e, dtype=np.float64).reshape(len(e), -1)
-                              for e in episodes])
-    stats = {action_key: {"min": stacked.min(0).tolist(), "max": stacked.max(0).tolist(),
-                          "mean": stacked.mean(0).tolist(), "std": stacked.std(0).tolist(),
-                          "count": [len(stacked)]}}
+    columns = {action_key: [np.asarray(e, dtype=np.float64).reshape(len(e), -1)
+                            for e in episodes], **extra_columns}
+    stats = {key: feature_stats(np.concatenate(parts)) for key, parts in columns.items()}
     (meta / "stats.json").write_text(json.dumps(stats, indent=2))
+
+
+QUANTILES = (1, 10, 50, 90, 99)  # LeRobot's q01 ... q99, which its QUANTILES modes read
+
+
+def feature_stats(values: np.ndarray) -> dict[str, list[float]]:
+    """What LeRobot keeps per feature in ``meta/stats.json``: min, max, mean, std, count and
+    the quantiles q01, q10, q50, q90, q99 (exact here; LeRobot estimates them)."""
+    out = {"min": values.min(0).tolist(), "max": values.max(0).tolist(),
+           "mean": values.mean(0).tolist(), "std": values.std(0).tolist(),
+           "count": [len(values)]}
+    for q in QUANTILES:
+        out[f"q{q:02d}"] = np.quantile(values, q / 100, axis=0).tolist()
+    return out
+
+
+def _write_tasks(path: Path, task_names: list[str]) -> None:
+    """meta/tasks.parquet as LeRobot writes it: pandas' layout, the task strings as the index
+    (LeRobot reads a task's string as its row's index label)."""
+    pandas = {"index_columns": ["task"],
+              "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
+                                  "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+              "columns": [{"name": "task_index", "field_name": "task_index",
+                           "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
+                          {"name": "task", "field_name": "task", "pandas_type": "unicode",
+                           "numpy_type": "object", "metadata": None}]}
+    table = pa.table({"task_index": pa.array(range(len(task_names)), pa.int64()),
+                      "task": task_names})
+    pq.write_table(table.replace_schema_metadata({b"pandas": json.dumps(pandas).encode()}),
+                   path)
 
 
 def _fixed_list(values: np.ndarray) -> pa.FixedSizeListArray:
