@@ -9,5 +9,5 @@ venv=.venv-lerobot
 if [ ! -x "$venv/bin/python" ]; then
   PYENV_VERSION=3.12.1 python3.12 -m venv "$venv"
 fi
-"$venv/bin/pip" install -q -e . -e "plugins/lerobot_policy_ate[dev]"
+"$venv/bin/pip" install -q -e ".[metaworld]" -e "plugins/lerobot_policy_ate[dev]"
 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 "$venv/bin/python" -m pytest -q plugins/lerobot_policy_ate/tests
