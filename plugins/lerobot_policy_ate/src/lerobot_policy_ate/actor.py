@@ -62,5 +62,8 @@ class LeRobotActor:
         cfg = self.policy.config
         shape = (b, cfg.horizon, cfg.output_features["action"].shape[0])
         noise = torch.randn(shape, generator=generator).to(self.device)
-        actions = self.policy.diffusion.generate_actions(inputs, noise=noise)
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # the scheduler's step noise draws from the global RNG
+            actions = self.policy.diffusion.generate_actions(inputs, noise=noise)
         return self.post(actions).cpu()
