@@ -125,6 +125,9 @@ def main() -> None:
                 "--dataset.repo_id=local/target", f"--dataset.root={subset}",
                 "--policy.type=ate_diffusion", f"--policy.ate.init_from={base}", *extra,
                 "--policy.device=cpu", "--policy.push_to_hub=false", f"--seed={seed}",
+                # the preset's 500 warm-up steps would keep a 300-step fine-tuning below
+                # its peak learning rate throughout; 10% of the run, as is common
+                f"--policy.scheduler_warmup_steps={args.finetune_steps // 10}",
                 f"--steps={args.finetune_steps}", "--batch_size=64",
                 f"--save_freq={args.finetune_steps}"])
             record = evaluate(ckpt, out / f"{arm}-n{args.n}-s{seed}" / "eval.json",
