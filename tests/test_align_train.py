@@ -49,10 +49,17 @@ def test_resume_equals_uninterrupted_run(robots, tmp_path) -> None:
     assert not (tmp_path / "cut/last/prior.safetensors").exists()
     resumed = run_pretrain(cfg, tmp_path / "cut", resume=tmp_path / "cut")
     assert resumed.step == full.step
-    a, b = weights(full.last), weights(resumed.last)
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
-    assert (resumed.last / "prior.safetensors").exists()
+    for folder in ("last", "best"):
+        a, b = weights(tmp_path / "full" / folder), weights(tmp_path / "cut" / folder)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{folder}/{k}"
+        prior = [load_file(tmp_path / run / folder / "prior.safetensors") for run in
+                 ("full", "cut")]
+        assert all(torch.equal(prior[0][k], prior[1][k]) for k in prior[0])
+    states = [torch.load(tmp_path / run / "last/trainer_state.pt", weights_only=True)
+              for run in ("full", "cut")]
+    torch.testing.assert_close(states[0]["optimizer"], states[1]["optimizer"], rtol=0, atol=0)
     state = torch.load(resumed.last / "trainer_state.pt", weights_only=True)
     assert state["step"] == full.step
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from safetensors.torch import load_file
 
 from ate.align.vae import ActionVAE, VAEConfig
 from ate.cli import main
-from ate.config import load_yaml
+from ate.config import from_dict, load_yaml
 from ate.data import Normalizer, load_episodes, write_hdf5_episodes
 from ate.data.prepare import prepare_corpus
 from ate.data.synthetic import synthetic_episodes
@@ -51,13 +52,30 @@ def runs(request, tmp_path_factory):
     return root
 
 
-def test_checkpoints_reload_to_identical_actions(runs) -> None:
-    for name in ("pretrained", "direct", "guided"):
-        a = GenerativePolicy.from_pretrained(runs / name / "best")
-        b = GenerativePolicy.from_pretrained(runs / name / "best")
-        out = [p.act(task=torch.tensor([0, 1]), generator=torch.Generator().manual_seed(0))
-               for p in (a, b)]
-        torch.testing.assert_close(out[0], out[1])
+def test_checkpoints_reload_to_the_trained_policy_in_memory(runs, tmp_path) -> None:
+    """``best/`` and ``last/`` act exactly as the averaged weights the trainer ends with (a
+    save of the raw weights instead of the EMA, or a lost normaliser, would not)."""
+    from ate.finetune.run import PolicyTrainer, _setup
+
+    saved = json.loads((runs / "guided/last/config.json").read_text())["run"]
+    config = from_dict(PolicyRunConfig, saved)
+    data, policy, guidance = _setup(config)
+    trainer = PolicyTrainer(policy, guidance, data, config, tmp_path / "run", "finetune")
+    encoder = {k: v.clone() for k, v in guidance.encoder.state_dict().items()}
+    optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert optimised == {id(p) for p in policy.parameters()}
+    assert optimised.isdisjoint(id(p) for p in guidance.encoder.parameters())
+    trainer.fit()
+    assert all(torch.equal(v, encoder[k]) for k, v in guidance.encoder.state_dict().items())
+    task = torch.tensor([0, 1, 2])
+    with trainer.averaged():
+        expected = policy.act(task=task, generator=torch.Generator().manual_seed(0))
+    raw = policy.act(task=task, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(raw, expected)  # the EMA differs from the raw weights
+    for folder in ("best", "last"):
+        back = GenerativePolicy.from_pretrained(tmp_path / "run" / folder)
+        assert torch.equal(back.act(task=task, generator=torch.Generator().manual_seed(0)),
+                           expected), folder
     tuned = GenerativePolicy.from_pretrained(runs / "guided/best")
     assert tuned.act(task=torch.tensor([0]), generator=torch.Generator()).shape == (1, 8, 4)
     # the new task "lift" got a new row after the pre-training tasks
@@ -90,21 +108,57 @@ def test_finetune_refuses_incompatible_shapes_and_overwrites(runs, capsys) -> No
     assert "--resume" in capsys.readouterr().err
 
 
-def test_policy_training_resumes_exactly(runs, tmp_path) -> None:
-    from ate.config import from_dict
-    from ate.finetune.config import PolicyRunConfig
-    from ate.finetune.run import train_policy
+def saved_tensors(run: Path) -> dict[str, torch.Tensor]:
+    """Every tensor a run saved: best/ and last/ weights (EMA), and last/'s raw weights."""
+    out = {}
+    for folder in ("best", "last"):
+        out.update({f"{folder}/{k}": v for k, v in
+                    load_file(str(run / folder / "model.safetensors")).items()})
+    state = torch.load(run / "last/trainer_state.pt", weights_only=True)
+    out.update({f"raw/{k}": v for k, v in state.get("raw_model", {}).items()})
+    if "guidance" in state:
+        out.update({f"guidance/{k}": v for k, v in state["guidance"].items()})
+    return out
 
+
+@pytest.mark.parametrize("lam", ["fixed", "auto"])
+def test_policy_training_resumes_bit_for_bit(runs, tmp_path, lam) -> None:
+    """A run cut at step 2 and resumed saves exactly the tensors of an uninterrupted one,
+    with lambda calibrated by ``auto_fraction`` too (cut while it is still calibrating)."""
     saved = json.loads((runs / "guided/last/config.json").read_text())["run"]
     config = from_dict(PolicyRunConfig, saved)
+    if lam == "auto":
+        config = replace(config, guidance=replace(config.guidance, auto_fraction=0.05,
+                                                  auto_batches=3))
     full = train_policy(config, tmp_path / "full")
     cut = train_policy(config, tmp_path / "cut", until_step=2)
     assert cut.step == 2
     resumed = train_policy(config, tmp_path / "cut", resume=tmp_path / "cut")
-    a = load_file(str(full.last / "model.safetensors"))
-    b = load_file(str(resumed.last / "model.safetensors"))
+    assert resumed.step == full.step == 6
+    a, b = saved_tensors(tmp_path / "full"), saved_tensors(tmp_path / "cut")
+    assert a.keys() == b.keys() and any(k.startswith("raw/") for k in a)
+    assert (lam == "auto") == any(k.startswith("guidance/") for k in a)
     for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_a_swap_cut_short_resumes_from_last_old(runs, tmp_path) -> None:
+    """A crash between the two renames of an atomic save leaves only ``last.old``: resume
+    puts it back and continues to the same weights."""
+    from ate.finetune.run import load_run_config
+
+    saved = json.loads((runs / "direct/last/config.json").read_text())["run"]
+    config = from_dict(PolicyRunConfig, saved)
+    full = train_policy(config, tmp_path / "full")
+    train_policy(config, tmp_path / "cut", until_step=3)
+    (tmp_path / "cut/last").rename(tmp_path / "cut/last.old")
+    again, last = load_run_config(tmp_path / "cut")
+    assert last == tmp_path / "cut/last" and last.is_dir()
+    resumed = train_policy(again, tmp_path / "cut", resume=tmp_path / "cut")
+    assert resumed.step == full.step
+    a, b = saved_tensors(tmp_path / "full"), saved_tensors(tmp_path / "cut")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
 
 
 def test_checkpoints_hold_the_weight_average_and_resume_the_raw_weights(runs) -> None:

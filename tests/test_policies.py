@@ -85,6 +85,8 @@ def test_guidance_changes_only_the_loss(kind, tmp_path) -> None:
     assert torch.equal(loss_with(guide), plain)  # lam = 0 is the plain loss, bit for bit
     assert not torch.equal(guided, plain)
     guided.backward()
+    assert all(p.grad is None for p in encoder.parameters())  # nothing for an optimiser
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.parameters())
     assert all(torch.equal(v, before[k]) for k, v in encoder.state_dict().items())
     policy.save_pretrained(tmp_path / "p")
     saved = load_file(str(tmp_path / "p/model.safetensors"))
@@ -106,67 +108,118 @@ def test_bad_checkpoints(tmp_path) -> None:
         PolicyConfig(action_dim=5, chunk_length=10, down_dims=(8, 16, 32))
 
 
-def published_target(family: str, plain, a0, g, time, lam, c, order, floor) -> torch.Tensor:
-    """The guided regression target of METHOD.md section 6 for each policy's own convention
-    (paper sign), written out here: pi0 flow u = eps - a0 with t = 1 at noise; DDPM epsilon
-    and x0 with abar."""
-    def fold(coef):
-        return lam * ((coef * g).clamp(-c, c) if order == "scale_then_clamp"
-                      else coef * g.clamp(-c, c))
+def published_target(family: str, plain, g, time, lam, c, order, floor, sign) -> torch.Tensor:
+    """The guided regression target of METHOD.md section 6 for each policy's own convention,
+    written out here: target + sign * lam * clamp(k g) (or k clamp(g)) with k per family:
+    pi0 flow u = eps - a0 (t = 1 at noise) k = t / (1 - t); DDPM epsilon k = sqrt(1 - abar);
+    v = sqrt(abar) eps - sqrt(1 - abar) a0, k = sqrt((1 - abar) / abar); x0 (sample)
+    k = -(1 - abar) / sqrt(abar). Times inside k are floored; paper sign +1, tilted -1."""
     t = time.view(-1, 1, 1)
     if family == "flow_pi0":
         one_minus_t = (1 - t).clamp(min=floor)
-        return plain + fold((1 - one_minus_t) / one_minus_t)
-    abar = t.clamp(min=floor)
-    if family == "epsilon":
-        return plain + fold((1 - abar).sqrt())
-    return plain - fold((1 - abar) / abar.sqrt())  # x0 (sample)
+        k = (1 - one_minus_t) / one_minus_t
+    else:
+        abar = t.clamp(min=floor)
+        k = {"epsilon": (1 - abar).sqrt(), "v_prediction": ((1 - abar) / abar).sqrt(),
+             "sample": -(1 - abar) / abar.sqrt()}[family]
+    term = (k * g).clamp(-c, c) if order == "scale_then_clamp" else k * g.clamp(-c, c)
+    return plain + (1 if sign == "paper" else -1) * lam * term
 
 
-@pytest.mark.parametrize("kind,prediction", [("flow", "epsilon"), ("diffusion", "epsilon"),
-                                             ("diffusion", "sample")])
-@pytest.mark.parametrize("order", ["scale_then_clamp", "clamp_then_scale"])
-def test_guided_loss_regresses_onto_the_published_target(kind, prediction, order) -> None:
-    """Each policy's noising and its guided target, reproduced from the policy's published
-    convention (pi0: x_t = t eps + (1 - t) a0, t ~ Beta(1.5, 1); DDPM: squared-cosine abar)."""
-    from dataclasses import replace
-
+def noising(kind: str, prediction: str, a0: torch.Tensor, gen: torch.Generator):
+    """The policy's published corruption, drawn in the policy's order from ``gen``:
+    (noisy, network time, plain target, guidance time, family). pi0: x_t = t eps +
+    (1 - t) a0, t ~ Beta(1.5, 1) * 0.999 + 0.001; DDPM: squared-cosine abar."""
     from diffusers import DDPMScheduler
+
+    real = torch.tensor([1.0, 1, 1, 0, 0])
+    if kind == "flow":
+        t = torch.distributions.Beta(torch.tensor(1.5), torch.tensor(1.0)).sample((len(a0),))
+        t = t * 0.999 + 0.001
+        eps = torch.randn(a0.shape, generator=gen) * real
+        return t.view(-1, 1, 1) * eps + (1 - t.view(-1, 1, 1)) * a0, t, eps - a0, t, "flow_pi0"
+    eps = torch.randn(a0.shape, generator=gen) * real
+    t_net = torch.randint(0, 100, (len(a0),), generator=gen)
+    abar = DDPMScheduler(num_train_timesteps=100, beta_schedule="squaredcos_cap_v2"
+                         ).alphas_cumprod[t_net]
+    s, n = abar.sqrt().view(-1, 1, 1), (1 - abar).sqrt().view(-1, 1, 1)
+    plain = {"epsilon": eps, "sample": a0, "v_prediction": s * eps - n * a0}[prediction]
+    return s * a0 + n * eps, t_net, plain, abar, prediction
+
+
+FAMILIES = [("flow", "epsilon"), ("diffusion", "epsilon"), ("diffusion", "sample"),
+            ("diffusion", "v_prediction")]
+
+
+def make_family(kind: str, prediction: str) -> GenerativePolicy:
+    from dataclasses import replace
 
     policy = make(kind)
     if kind == "diffusion":
         policy = DiffusionPolicy(replace(policy.config, prediction=prediction), SLOTS,
                                  policy.normalizer, policy.obs_normalizer)
+    return policy
+
+
+def tiny_encoder() -> ActionVAE:
     torch.manual_seed(0)
-    encoder = ActionVAE(VAEConfig(action_dim=3, max_chunk_length=8, latent_dim=8,
-                                  hidden_dim=16, num_layers=3, num_heads=2, ff_dim=32))
-    guide = LatentGuidance(encoder, GuidanceConfig(lam=2.0, clamp=0.05, order=order,
-                                                   floor=0.05), slots=[0, 1, 2])
+    return ActionVAE(VAEConfig(action_dim=3, max_chunk_length=8, latent_dim=8, hidden_dim=16,
+                               num_layers=3, num_heads=2, ff_dim=32))
+
+
+@pytest.mark.parametrize("kind,prediction", FAMILIES)
+@pytest.mark.parametrize("order", ["scale_then_clamp", "clamp_then_scale"])
+@pytest.mark.parametrize("sign", ["paper", "tilted"])
+def test_guided_loss_regresses_onto_the_published_target(kind, prediction, order, sign
+                                                         ) -> None:
+    """Each policy's noising and its guided target, reproduced from the policy's published
+    convention; a wrong family, time convention, sign or plain target changes the loss."""
+    policy = make_family(kind, prediction)
+    guide = LatentGuidance(tiny_encoder(), GuidanceConfig(lam=2.0, clamp=0.05, order=order,
+                                                          floor=0.05, sign=sign),
+                           slots=[0, 1, 2])
     b = batch()
     a0 = b["action"]
     torch.manual_seed(5)
     loss = policy.compute_loss(b, guide, generator=torch.Generator().manual_seed(5))
 
     torch.manual_seed(5)
-    gen = torch.Generator().manual_seed(5)
-    real = torch.tensor([1.0, 1, 1, 0, 0])
-    if kind == "flow":
-        t = torch.distributions.Beta(torch.tensor(1.5), torch.tensor(1.0)).sample((16,))
-        t = t * 0.999 + 0.001
-        eps = torch.randn(a0.shape, generator=gen) * real
-        noisy = t.view(-1, 1, 1) * eps + (1 - t.view(-1, 1, 1)) * a0
-        plain, time, family, t_net = eps - a0, t, "flow_pi0", t
-    else:
-        eps = torch.randn(a0.shape, generator=gen) * real
-        t_net = torch.randint(0, 100, (16,), generator=gen)
-        time = DDPMScheduler(num_train_timesteps=100, beta_schedule="squaredcos_cap_v2"
-                             ).alphas_cumprod[t_net]
-        noisy = time.sqrt().view(-1, 1, 1) * a0 + (1 - time).sqrt().view(-1, 1, 1) * eps
-        plain, family = (eps if prediction == "epsilon" else a0), prediction
+    noisy, t_net, plain, time, family = noising(kind, prediction, a0,
+                                                torch.Generator().manual_seed(5))
+    assert family == policy.family
     with torch.no_grad():
         pred = policy.predict(noisy, t_net, policy.cond(b["obs"], b["task"]))
+        torch.manual_seed(5)  # the shared latent noise of the release's form
+        plain_loss = policy.compute_loss(b, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(plain_loss, (pred - plain)[..., :3].pow(2).mean())
     g = guide(noisy, a0)
-    goal = published_target(family, plain, a0, g, time, 2.0, 0.05, order, 0.05)
+    goal = published_target(family, plain, g, time, 2.0, 0.05, order, 0.05, sign)
     expected = (pred - goal)[..., :3].pow(2).mean()
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-7)
     assert not torch.allclose(goal, plain)
+
+
+@pytest.mark.parametrize("kind,prediction", FAMILIES)
+def test_the_paper_sign_moves_the_implied_actions_toward_the_noisy_sample(
+        kind, prediction, tmp_path) -> None:
+    """METHOD.md: the paper's sign pushes the implied clean action away from E(a0), i.e.
+    toward the noisy sample (positive cosine with noisy - clean); the tilted sign the other
+    way, by the same amount."""
+    from ate.data import write_hdf5_episodes
+    from ate.data.config import DataConfig, SlotConfig
+    from ate.data.prepare import prepare_chunks
+    from ate.steer.shift import measure_shift
+
+    rng = np.random.default_rng(0)
+    write_hdf5_episodes(tmp_path / "d", [rng.normal(size=(30, 3)).astype(np.float32)
+                                         for _ in range(3)])
+    data = prepare_chunks(DataConfig(path=str(tmp_path / "d"), chunk_length=8, obs_horizon=0,
+                                     val_fraction=0.0, slots=SlotConfig(layout="pad", size=5)))
+    policy = make_family(kind, prediction)
+    reports = {}
+    for sign in ("paper", "tilted"):
+        guide = LatentGuidance(tiny_encoder(), GuidanceConfig(lam=2.0, sign=sign),
+                               slots=[0, 1, 2])
+        reports[sign] = measure_shift(policy, guide, data.train, batches=2, batch_size=8)
+    assert reports["paper"].noise_cosine > 0.05
+    assert reports["tilted"].noise_cosine == pytest.approx(-reports["paper"].noise_cosine)

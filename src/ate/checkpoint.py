@@ -47,6 +47,13 @@ def recover_folder(folder: Path) -> Path:
     return folder
 
 
+def resolve_last(resume: Path) -> Path:
+    """A run folder (holding ``last/``) or a ``last/`` folder itself -> the ``last/`` folder,
+    restored from ``last.old`` when a crash cut its swap short."""
+    run_folder = (resume / "last").exists() or (resume / "last.old").exists()
+    return recover_folder(resume / "last" if run_folder else resume)
+
+
 def save_trainer_state(folder: Path, state: dict[str, Any]) -> None:
     """Optimiser/scheduler state dicts and counters (tensors, numbers, strings only)."""
     torch.save(state, folder / TRAINER_STATE)

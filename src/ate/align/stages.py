@@ -22,7 +22,7 @@ from ate.align.objectives import AdaptObjective, PretrainObjective
 from ate.align.prior import LatentPrior
 from ate.align.trainer import TrainResult, VAETrainer, choose_device, finish_stage
 from ate.align.vae import ActionVAE, VAEConfig, load_vae_config
-from ate.checkpoint import recover_folder
+from ate.checkpoint import resolve_last
 from ate.config import from_dict
 from ate.data.prepare import PreparedChunks, prepare_chunks, prepare_corpus
 from ate.errors import ConfigError
@@ -46,12 +46,6 @@ def build_vae(config: AlignConfig, data: PreparedChunks) -> ActionVAE:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed)
         return ActionVAE(vae_config)
-
-
-def resolve_last(resume: Path) -> Path:
-    """A run folder (holding ``last/``) or a ``last/`` folder itself -> the ``last/`` folder."""
-    run_folder = (resume / "last").exists() or (resume / "last.old").exists()
-    return recover_folder(resume / "last" if run_folder else resume)
 
 
 def load_resume_config(resume: Path) -> tuple[AlignConfig, Path]:

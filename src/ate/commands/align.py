@@ -60,7 +60,8 @@ def align_run(config: AlignConfig, resume: str | None = None, single_stage: bool
         stages += (("single", run_single_stage),)
     for name, run in stages:
         folder = root / name
-        previous = resolve_last(folder) if resume and (folder / "last").exists() else None
+        started = (folder / "last").exists() or (folder / "last.old").exists()
+        previous = resolve_last(folder) if resume and started else None
         _say(run(config, folder, resume=previous), name)
     report = build_report(root / "stage1", root / "stage2", root / "report",
                           single=root / "single" if single_stage else None)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from diffusers.training_utils import EMAModel
 
-from ate.checkpoint import recover_folder, resolve_checkpoint
+from ate.checkpoint import resolve_checkpoint, resolve_last
 from ate.config import from_dict, to_dict
 from ate.data.chunks import ChunkDataset
 from ate.data.prepare import PreparedChunks, prepare_corpus
@@ -49,15 +49,20 @@ class PolicyTrainer(Trainer):
             self.ema.step(self.policy.parameters())
 
     def extra_state(self) -> dict:
-        if self.ema is None:
-            return {}
-        # the checkpoint's model.safetensors holds the average; the raw weights resume
-        return {"raw_model": self.policy.state_dict(), "ema": self.ema.state_dict()}
+        state = {}
+        if self.ema is not None:
+            # the checkpoint's model.safetensors holds the average; the raw weights resume
+            state.update(raw_model=self.policy.state_dict(), ema=self.ema.state_dict())
+        if self.guidance is not None and self.guidance.config.auto_fraction is not None:
+            state["guidance"] = self.guidance.calibration_state()
+        return state
 
     def load_extra_state(self, state: dict) -> None:
         if self.ema is not None:
             self.policy.load_state_dict(state["raw_model"])
             self.ema.load_state_dict(state["ema"])
+        if self.guidance is not None and "guidance" in state:
+            self.guidance.load_calibration_state(state["guidance"])
 
     @contextmanager
     def averaged(self) -> Iterator[None]:
@@ -248,7 +253,7 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
         (out / "steer_shift.json").write_text(json.dumps(report.to_dict(), indent=2))
     trainer = PolicyTrainer(policy, guidance, data, config, out, stage)
     if resume is not None:
-        last = recover_folder(resume / "last" if (resume / "last").exists() else resume)
+        last = resolve_last(resume)
         saved = GenerativePolicy.from_pretrained(last)
         policy.load_state_dict(saved.state_dict())  # the raw weights, when an EMA ran, come
         trainer.load_state(last)                     # from trainer_state in load_state
@@ -257,7 +262,7 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
 
 def load_run_config(resume: Path) -> tuple[PolicyRunConfig, Path]:
     """The config a policy run was started with, and its ``last/`` folder."""
-    last = recover_folder(resume / "last" if (resume / "last").exists() else resume)
+    last = resolve_last(resume)
     path = last / "config.json"
     if not path.is_file():
         raise ConfigError(f"{resume}: no last/config.json; pass a policy run folder.")

@@ -24,7 +24,7 @@ class PolicyConfig:
         task_text_dim: F of the tasks' text features (``TaskFeatures``); then a task's
             embedding is a learned linear map of its features (kept in the checkpoint),
             not a learned row of its own. 0 = a learned table.
-        prediction: ``epsilon`` or ``sample`` (diffusion only).
+        prediction: ``epsilon``, ``sample`` or ``v_prediction`` (diffusion only).
         train_timesteps: DDPM steps in training (diffusion).
         inference_steps: DDIM steps (diffusion) or Euler steps (flow) when acting.
         beta_schedule: diffusers beta schedule name (diffusion).
@@ -43,7 +43,7 @@ class PolicyConfig:
     num_tasks: int = 0
     task_dim: int = 32
     task_text_dim: int = 0
-    prediction: Literal["epsilon", "sample"] = "epsilon"
+    prediction: Literal["epsilon", "sample", "v_prediction"] = "epsilon"
     train_timesteps: int = 100
     inference_steps: int = 10
     beta_schedule: str = "squaredcos_cap_v2"

@@ -13,7 +13,8 @@ from ate.policies.unet1d import ConditionalUnet1D
 
 
 class DiffusionPolicy(GenerativePolicy):
-    """Predicts the noise (``epsilon``) or the clean chunk (``sample``) of a DDPM."""
+    """Predicts the noise (``epsilon``), the clean chunk (``sample``) or the velocity
+    (``v_prediction``) of a DDPM."""
 
     def __init__(self, config: PolicyConfig, slots: EmbodimentSlots,
                  normalizer: Normalizer | None = None,
@@ -38,7 +39,10 @@ class DiffusionPolicy(GenerativePolicy):
                           device=a0.device)
         abar = self.alphas_cumprod[t].view(-1, 1, 1)
         noisy = abar.sqrt() * a0 + (1 - abar).sqrt() * noise
-        target = noise if self.config.prediction == "epsilon" else a0
+        target = {"epsilon": noise, "sample": a0,
+                  # diffusers' get_velocity: v = sqrt(abar) eps - sqrt(1 - abar) a0
+                  "v_prediction": abar.sqrt() * noise - (1 - abar).sqrt() * a0,
+                  }[self.config.prediction]
         return noisy, t, target, self.alphas_cumprod[t]
 
     def predict(self, noisy: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None

@@ -390,6 +390,17 @@ class LatentGuidance:
         stats.shift_rms = masked_rms(self.target_shift(family, g, time), mask, step_mask)
         stats.clean_rms = None if clean is None else masked_rms(clean.detach(), mask, step_mask)
 
+    def calibration_state(self) -> dict[str, torch.Tensor]:
+        """What ``auto_fraction`` has measured so far and the lambda it chose, for a resumable
+        checkpoint: a resumed run must not recalibrate on other batches."""
+        pairs = torch.tensor(self._calibration, dtype=torch.float64).reshape(-1, 2)
+        return {"calibration": pairs, "lam": torch.tensor(float(self.lam), dtype=torch.float64)}
+
+    def load_calibration_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore ``calibration_state()``."""
+        self._calibration = [(float(a), float(b)) for a, b in state["calibration"].tolist()]
+        self.lam = float(state["lam"])
+
     def _calibrate(self, family: Family, g: torch.Tensor, time: torch.Tensor | float,
                    clean: torch.Tensor | None, mask: torch.Tensor) -> None:
         if clean is None:
