@@ -112,6 +112,19 @@ def test_zarr_zip_store(rng, tmp_path) -> None:
     assert_same(load_episodes(tmp_path / "buf.zarr.zip"), arrays)
 
 
+def test_hdf5_files_and_robomimic_demos_read_in_natural_order(rng, tmp_path) -> None:
+    """12 episodes: a plain string sort would put episode_10 and demo_11 before _2."""
+    arrays = random_episodes(rng, n=12, lengths=(3, 6))
+    write_hdf5_episodes(tmp_path / "files", arrays)
+    assert sorted(p.name for p in (tmp_path / "files").rglob("*.hdf5"))[2].startswith(
+        "episode_10")  # the layout a string sort would get wrong
+    assert_same(load_episodes(tmp_path / "files"), arrays)
+    with h5py.File(tmp_path / "low_dim.hdf5", "w") as f:
+        for i, a in enumerate(arrays):
+            f.create_dataset(f"data/demo_{i}/actions", data=a)
+    assert_same(load_episodes(tmp_path / "low_dim.hdf5"), arrays)
+
+
 def test_robomimic_single_file_with_masks(rng, tmp_path) -> None:
     arrays = random_episodes(rng, n=3)
     path = tmp_path / "low_dim.hdf5"

@@ -30,6 +30,7 @@ from ate.data.chunks import ChunkDataset
 from ate.data.prepare import PreparedChunks
 from ate.errors import ATEError
 from ate.training.config import OptimConfig, TrainConfig
+from ate.training.sharding import shard_batch
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +131,9 @@ class Trainer:
     # -- training -----------------------------------------------------------------------
     def batch_indices(self, step: int) -> list[int]:
         """Chunk indices of this process's batch at ``step`` (epoch order from the seed)."""
-        epoch, b = divmod(step, self.steps_per_epoch)
-        gen = torch.Generator().manual_seed(self.train_cfg.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.data.train), generator=gen)
-        mine = order[self.rank::self.world][:self.per_rank]
-        size = self.optim_cfg.batch_size
-        return mine[b * size:(b + 1) * size].tolist()
+        return shard_batch(len(self.data.train), self.train_cfg.seed, step,
+                           batch_size=self.optim_cfg.batch_size, rank=self.rank,
+                           world=self.world)
 
     def fit(self, until_step: int | None = None) -> TrainResult:
         """Train to the configured length (or only up to ``until_step``, as a kill would).
