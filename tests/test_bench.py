@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -128,6 +129,17 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
         run = json.loads(next(runs.glob(f"{arm}/*/eval.json")).read_text())["run"]
         assert bool(run["guidance_from"]) == (arm in ("ate_paper", "ate_tilted", "single_stage"))
         assert bool(run["init_from"]) == (arm != "scratch")
+    # the paired design: for one (N, seed) every arm saw the same demo subset and was
+    # evaluated on the same episode seeds; each guided arm used its own sign and VAE
+    jobs = {arm: json.loads((runs / arm / "n2-s0" / "eval.json").read_text())
+            for arm in cfg.arms}
+    assert len({job["data"] for job in jobs.values()}) == 1
+    seeds = {json.dumps([e["seeds"] for e in job["evals"]]) for job in jobs.values()}
+    assert len(seeds) == 1 and len(json.loads(seeds.pop())[0]) == cfg.eval_episodes
+    guidance = {arm: (job["run"]["guidance"]["sign"], Path(job["run"]["guidance_from"]).name)
+                for arm, job in jobs.items() if job["run"]["guidance_from"]}
+    assert guidance == {"ate_paper": ("paper", "stage2"), "ate_tilted": ("tilted", "stage2"),
+                        "single_stage": ("paper", "single")}
     # guided jobs record how far Steer displaced their regression target
     shift = json.loads((runs / "ate_paper" / "n2-s0" / "eval.json").read_text())["steer"]
     assert shift["ratio"] > 0 and shift["lam"] == cfg.guidance.lam

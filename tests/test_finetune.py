@@ -67,6 +67,14 @@ def test_checkpoints_reload_to_the_trained_policy_in_memory(runs, tmp_path) -> N
     assert optimised.isdisjoint(id(p) for p in guidance.encoder.parameters())
     trainer.fit()
     assert all(torch.equal(v, encoder[k]) for k, v in guidance.encoder.state_dict().items())
+    # validation: the plain loss (no guidance) of the averaged weights
+    assert data.val is not None and len(data.val) > 0
+    idx = list(range(min(len(data.val), config.optim.batch_size)))
+    with trainer.averaged(), torch.no_grad():
+        torch.manual_seed(config.train.seed)
+        plain = policy.compute_loss(data.val.__getitems__(idx), None,
+                                    torch.Generator().manual_seed(config.train.seed))
+    assert trainer.evaluate(data.val, 1)["loss"] == pytest.approx(float(plain), rel=1e-6)
     task = torch.tensor([0, 1, 2])
     with trainer.averaged():
         expected = policy.act(task=task, generator=torch.Generator().manual_seed(0))

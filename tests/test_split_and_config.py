@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -91,6 +93,34 @@ def test_shipped_data_presets_load_and_validate() -> None:
         cfg = load_yaml(PrepareConfig, preset)
         slots = cfg.data.slots.build(len(cfg.data.slots.names) or 14)
         assert slots.dim == (len(cfg.data.slots.names) or 14)
+
+
+def test_every_shipped_preset_loads_into_its_config() -> None:
+    """Each YAML under configs/ loads and validates as the config its command reads, with
+    the values it writes (a renamed or misspelt field is an error, not a silent default)."""
+    import yaml
+
+    from ate.align.config import AlignConfig
+    from ate.bench.config import BenchConfig
+    from ate.commands.data import PrepareConfig
+    from ate.config import to_dict
+
+    root = Path(__file__).parent.parent / "configs"
+    kinds = {"align": AlignConfig, "data": PrepareConfig, "bench-reduced.yaml": BenchConfig}
+    presets = sorted(root.rglob("*.yaml"))
+    assert len(presets) >= 7
+    for preset in presets:
+        cls = kinds[preset.relative_to(root).parts[0]]
+        loaded = to_dict(load_yaml(cls, preset))
+
+        def check(written: dict, got: dict, where: str) -> None:
+            for key, value in written.items():
+                if isinstance(value, dict):
+                    check(value, got[key], f"{where}.{key}")
+                else:
+                    assert got[key] == value or list(got[key]) == value, f"{where}.{key}"
+
+        check(yaml.safe_load(preset.read_text()), loaded, preset.name)
 
 
 def test_prepare_chunks_with_observations_and_tasks(rng, tmp_path) -> None:

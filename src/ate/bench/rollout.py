@@ -34,6 +34,7 @@ class TaskResult:
     episodes: int
     robot: str = ""
     outcomes: list[bool] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -148,7 +149,7 @@ def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute
     # evaluates job after job grows by gigabytes
     envs.clear()
     gc.collect()
-    return TaskResult(task, sum(outcomes), episodes, robot or "", outcomes)
+    return TaskResult(task, sum(outcomes), episodes, robot or "", outcomes, seeds)
 
 
 def evaluate(policy_dir: str, suite: str, tasks: Sequence[str], episodes: int,

@@ -525,7 +525,8 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
             r = evaluate_task(policy_dir, config.suite, task, config.eval_episodes,
                               config.execute, EVAL_SEED_BASE, config.max_steps,
                               batch=config.eval_batch, robot=robot)
-            evals.append({"task": task, "robot": robot or "", "outcomes": r.outcomes})
+            evals.append({"task": task, "robot": robot or "", "outcomes": r.outcomes,
+                          "seeds": r.seeds})
     record = {"arm": arm, "n": n, "seed": seed, "steps": steps, "train_s": train_s,
               "eval_s": time.perf_counter() - tic, "peak_mb": peak_mb(),
               # fine-tuning holds out no validation split: no loss to report then
