@@ -62,7 +62,8 @@ def evaluate_policy(
                       f"[{lo:.1%}, {hi:.1%}]")
         rows.append({"task": r.task, "robot": r.robot, "successes": r.successes,
                      "episodes": r.episodes,
-                     "rate": r.rate, "interval": [lo, hi]})
+                     "rate": r.rate, "interval": [lo, hi], "seeds": r.seeds,
+                     "outcomes": r.outcomes})
     Console().print(table)
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
