@@ -18,6 +18,7 @@ from ate.align.stages import (
     run_single_stage,
 )
 from ate.align.trainer import TrainResult
+from ate.folder_lock import exclusive
 
 
 def _resumed(config: AlignConfig, resume: str | None) -> tuple[AlignConfig, Path | None]:
@@ -38,14 +39,16 @@ def align_pretrain(config: AlignConfig, resume: str | None = None) -> None:
     """Train the stage-1 VAE (phi) on pre-training chunks, then estimate the prior q_phi."""
     config, last = _resumed(config, resume)
     out = last.parent if last else Path(config.out)
-    _say(run_pretrain(config, out, resume=last), "stage 1")
+    with exclusive(out, "run"):
+        _say(run_pretrain(config, out, resume=last), "stage 1")
 
 
 def align_adapt(config: AlignConfig, resume: str | None = None) -> None:
     """Train the stage-2 VAE (psi) on target chunks, pulled toward q_phi (--prior DIR)."""
     config, last = _resumed(config, resume)
     out = last.parent if last else Path(config.out)
-    _say(run_adapt(config, out, resume=last), "stage 2")
+    with exclusive(out, "run"):
+        _say(run_adapt(config, out, resume=last), "stage 2")
 
 
 def align_run(config: AlignConfig, resume: str | None = None, single_stage: bool = False
@@ -58,12 +61,13 @@ def align_run(config: AlignConfig, resume: str | None = None, single_stage: bool
     stages = (("stage1", run_pretrain), ("stage2", run_adapt))
     if single_stage:
         stages += (("single", run_single_stage),)
-    for name, run in stages:
-        folder = root / name
-        previous = resolve_last(folder) if resume and (folder / "last").exists() else None
-        _say(run(config, folder, resume=previous), name)
-    report = build_report(root / "stage1", root / "stage2", root / "report",
-                          single=root / "single" if single_stage else None)
+    with exclusive(root, "run"):
+        for name, run in stages:
+            folder = root / name
+            previous = resolve_last(folder) if resume and (folder / "last").exists() else None
+            _say(run(config, folder, resume=previous), name)
+        report = build_report(root / "stage1", root / "stage2", root / "report",
+                              single=root / "single" if single_stage else None)
     print_report(report)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ate.finetune.config import PolicyRunConfig
 from ate.finetune.run import load_run_config, train_policy
+from ate.folder_lock import exclusive
 from ate.training.trainer import TrainResult
 
 
@@ -14,7 +15,8 @@ def _run(config: PolicyRunConfig, resume: str | None, what: str) -> TrainResult:
     if resume:
         config, last = load_run_config(Path(resume))
     out = last.parent if last else Path(config.out)
-    result = train_policy(config, out, resume=last)
+    with exclusive(out, "run"):
+        result = train_policy(config, out, resume=last)
     state = "finished" if result.finished else "stopped"
     print(f"{what}: {state} at step {result.step}/{result.total_steps}; best val loss "
           f"{result.best_val:.4g}; checkpoints in {result.best} and {result.last}")
