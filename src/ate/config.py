@@ -65,6 +65,18 @@ def save_yaml(config: object, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 
 
+def diff_fields(old: Any, new: Any, where: str = "") -> dict[str, tuple[Any, Any]]:
+    """Dotted names (``optim.lr``) of the values that differ between two plain config
+    dicts (``to_dict`` output), each with its (old, new) pair."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: dict[str, tuple[Any, Any]] = {}
+        for key in sorted(set(old) | set(new), key=str):
+            out.update(diff_fields(old.get(key), new.get(key), f"{where}.{key}" if where
+                                   else key))
+        return out
+    return {} if old == new else {where: (old, new)}
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

@@ -18,21 +18,24 @@ from ate.align.stages import (
     run_single_stage,
 )
 from ate.align.trainer import TrainResult
+from ate.commands.resume import merge_resume
 from ate.folder_lock import exclusive
 
 
 def _resumed(config: AlignConfig, resume: str | None) -> tuple[AlignConfig, Path | None]:
-    """With --resume, the run's own saved config replaces the command line's."""
+    """With --resume, the run's own saved config, with the command line's resume-safe
+    changes (``RESUMABLE``) applied."""
     if not resume:
         return config, None
-    return load_resume_config(Path(resume))
+    saved, last = load_resume_config(Path(resume))
+    return merge_resume(config, saved, Path(resume)), last
 
 
 def _say(result: TrainResult, what: str) -> None:
     state = "finished" if result.finished else "stopped"
     best = f", best val loss {result.best_val:.4g}" if result.best_val < float("inf") else ""
-    print(f"{what}: {state} at step {result.step}/{result.total_steps}{best}; checkpoints in "
-          f"{result.best} and {result.last}")
+    print(f"{what}: {state} at step {result.step}/{result.total_steps}{best}; "
+          f"{result.checkpoints()}")
 
 
 def align_pretrain(config: AlignConfig, resume: str | None = None) -> None:
@@ -56,7 +59,7 @@ def align_run(config: AlignConfig, resume: str | None = None, single_stage: bool
     """Stage 1, stage 2 (and the single-stage ablation), then the alignment report."""
     root = Path(resume) if resume else Path(config.out)
     if resume:
-        config, _ = load_resume_config(root / "stage1")
+        config = merge_resume(config, load_resume_config(root / "stage1")[0], root)
     config = replace(config, prior_from=str(root / "stage1"), out=str(root))
     stages = (("stage1", run_pretrain), ("stage2", run_adapt))
     if single_stage:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ate.bench.rollout import evaluate
 from ate.checkpoint import resolve_checkpoint
-from ate.errors import ConfigError
+from ate.errors import ConfigError, check_ranges
 from ate.sim.video import record_rollouts
 
 
@@ -47,6 +47,13 @@ def evaluate_policy(
         video: also record this many episodes per task (and robot) under ``out/videos``:
             MP4 with imageio-ffmpeg, else GIF; needs offscreen OpenGL (EGL or OSMesa).
     """
+    check_ranges((
+        ("--episodes", episodes, episodes >= 1, ">= 1"),
+        ("--execute", execute, execute >= 1, ">= 1"),
+        ("--workers", workers, workers >= 1, ">= 1"),
+        ("--batch", batch, batch >= 1, ">= 1"),
+        ("--video", video, video >= 0, ">= 0"),
+        ("--max-steps", max_steps, max_steps is None or max_steps >= 1, ">= 1 or None")))
     if video and not out:
         raise ConfigError("--video needs --out: the videos are written to OUT/videos.")
     folder = resolve_checkpoint(Path(policy))

@@ -252,6 +252,7 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
         saved = GenerativePolicy.from_pretrained(last)
         policy.load_state_dict(saved.state_dict())  # the raw weights, when an EMA ran, come
         trainer.load_state(last)                     # from trainer_state in load_state
+        log.info("%s: resumed at step %d of %d", stage, trainer.step, trainer.total_steps)
     return trainer.fit(until_step)
 
 
