@@ -163,7 +163,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     except BrokenPipeError:  # `ate ... | head`
         return 0
+    except OSError as exc:  # the machine's answer about a path (permissions, disk full)
+        where = _write_traceback()
+        print(f"error: {exc}; check the path, its permissions and free space (traceback: "
+              f"{where}).", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line here, the details in a file
+        where = _write_traceback()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: internal error ({type(exc).__name__}: {first}); the full traceback "
+              f"is in {where}; please report it with that file.", file=sys.stderr)
+        return 1
     return 0
+
+
+def _write_traceback() -> str:
+    """Write the exception being handled to a file in the temp folder; its path."""
+    import tempfile
+    import traceback
+
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix="ate-traceback-", suffix=".txt",
+                                         delete=False) as f:
+            f.write(f"ate {__version__}: {' '.join(sys.argv)}\n\n")
+            f.write(traceback.format_exc())
+            return f.name
+    except OSError:
+        return "nowhere (the temp folder is not writable)"
 
 
 def group_help(prog: str, group: dict[str, Command]) -> str:
