@@ -67,10 +67,11 @@ def save_yaml(config: object, path: str | Path) -> None:
 
 def diff_fields(old: Any, new: Any, where: str = "") -> dict[str, tuple[Any, Any]]:
     """Dotted names (``optim.lr``) of the values that differ between two plain config
-    dicts (``to_dict`` output), each with its (old, new) pair."""
+    dicts (``to_dict`` output), each with its (old, new) pair. A key only one side has is
+    not a difference (a field added to the config since ``old`` was written)."""
     if isinstance(old, dict) and isinstance(new, dict):
         out: dict[str, tuple[Any, Any]] = {}
-        for key in sorted(set(old) | set(new), key=str):
+        for key in sorted(set(old) & set(new), key=str):
             out.update(diff_fields(old.get(key), new.get(key), f"{where}.{key}" if where
                                    else key))
         return out

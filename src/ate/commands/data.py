@@ -31,6 +31,7 @@ def data_inspect(
     format: str = "auto",
     chunk_length: int | None = None,
     drop_nonfinite: bool = False,
+    allow_missing: bool = False,
     json: bool = False,
 ) -> None:
     """Summarise a dataset: format, episodes, lengths, action dim, per-dim stats, problems.
@@ -42,10 +43,13 @@ def data_inspect(
         format: auto, hdf5, robomimic, lerobot, zarr or numpy.
         chunk_length: also count the chunk windows of this length H.
         drop_nonfinite: leave out episodes with NaN/inf (they are reported otherwise).
+        allow_missing: LeRobot: summarise the complete episodes when the metadata lists
+            some that the data files lack (counted in a warning) instead of stopping.
         json: print JSON instead of tables.
     """
     episodes = load_episodes(path, action_key=action_key, obs_key=obs_key, format=format,
-                             nonfinite="drop" if drop_nonfinite else "keep")
+                             nonfinite="drop" if drop_nonfinite else "keep",
+                             allow_missing=allow_missing)
     summary = summarize(episodes, chunk_length)
     if json:
         print(jsonlib.dumps(summary, indent=2))
