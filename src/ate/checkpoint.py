@@ -38,6 +38,7 @@ def write_folder_atomically(folder: Path, write: Callable[[Path], None]) -> None
     tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
     old = folder.with_name(f"{folder.name}.old")
     write(tmp)
+    _usual_permissions(tmp)
     _fsync_tree(tmp)
     if folder.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -110,6 +111,28 @@ def read_tensors(path: Path, device: str | torch.device = "cpu") -> dict[str, to
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ConfigError(f"{path}: not a readable safetensors file ({exc}); {DAMAGED}."
                           ) from None
+
+
+def _usual_permissions(folder: Path) -> None:
+    """Give every file the mode a plain ``open`` would (0644 under umask 022): safetensors
+    writes its files 0600, which left the weights unreadable to the group and others that
+    can read the JSON beside them."""
+    mode = 0o666 & ~_umask()
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.chmod(mode)
+
+
+def _umask() -> int:
+    try:  # Linux reports it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_tree(folder: Path) -> None:
