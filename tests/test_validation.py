@@ -30,11 +30,16 @@ def test_ranges_are_checked_in_the_config(make, match) -> None:
 def test_a_negative_length_from_the_cli_writes_nothing(tmp_path, capsys) -> None:
     pre, tgt = make_robots(tmp_path, episodes=4)
     save_yaml(tiny_config(pre, tgt), tmp_path / "t.yaml")
-    for flag, value in (("--train.max-steps", "-5"), ("--train.epochs", "-1")):
+    for flag, value, line in (
+            ("--train.max-steps", "-5", "error: train.max_steps = -5 (>= 1 or None): out of "
+                                        "range.\n"),
+            ("--train.epochs", "-1", "error: train.epochs = -1 (>= 1): out of range.\n")):
         assert main(["align", "pretrain", "--config", str(tmp_path / "t.yaml"), "--out",
                      str(tmp_path / "run"), flag, value]) == 2
-        assert "out of range" in capsys.readouterr().err
+        assert capsys.readouterr().err == line  # one line, not tyro's box
     assert not (tmp_path / "run").exists()
+    assert main(["finetune", "--data", str(tgt), "--lam", "-1"]) == 2
+    assert capsys.readouterr().err == "error: guidance.lam = -1.0 (>= 0): out of range.\n"
 
 
 def test_eval_with_no_episodes_is_refused(tmp_path, capsys) -> None:
