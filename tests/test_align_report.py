@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from ate.align.prior import LatentPrior
@@ -40,3 +41,31 @@ def test_latents_off_the_prior_are_flagged() -> None:
     assert any("95% region" in w for w in verdict({"aligned": m_far}))
     assert verdict({"aligned": m_near, "single_stage": m_far}) == []
     assert any("did not align" in w for w in verdict({"aligned": m_far, "single_stage": m_near}))
+
+
+def test_a_series_beyond_the_plotted_range_is_drawn_at_its_left_edge(tmp_path, monkeypatch
+                                                                     ) -> None:
+    import warnings
+
+    from matplotlib.axes import Axes
+
+    from ate.align.report import plot_report
+
+    drawn: dict[str, float] = {}
+    hist = Axes.hist
+
+    def recording(self, x, *args, **kwargs):
+        n, bins, patches = hist(self, x, *args, **kwargs)
+        drawn[kwargs["label"]] = float((n * (bins[1] - bins[0])).sum())
+        return n, bins, patches
+
+    monkeypatch.setattr(Axes, "hist", recording)
+    d, tiny = 4, torch.full((500, 4), -20.0)
+    prior = standard_prior(d)
+    near = Latents(torch.randn(500, d, generator=g) * 0.5, tiny)
+    far = Latents(torch.randn(500, d, generator=g) * 0.1 + 40.0, tiny)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's divide-by-zero of an empty density
+        plot_report(tmp_path, near, {"aligned": near, "single_stage": far}, prior,
+                    {"target": {"mae_per_dim": [0.1] * d}})
+    assert drawn["target, single_stage"] == pytest.approx(1.0)  # all of it, at the edge

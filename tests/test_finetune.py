@@ -169,6 +169,17 @@ def test_a_swap_cut_short_resumes_from_last_old(runs, tmp_path) -> None:
         assert torch.equal(a[k], b[k]), k
 
 
+def test_a_resumed_guided_run_says_so_and_logs_its_step(runs, tmp_path, capsys) -> None:
+    import shutil
+
+    shutil.copytree(runs / "guided", tmp_path / "guided")
+    capsys.readouterr()
+    assert main(["finetune", "--resume", str(tmp_path / "guided")]) == 0
+    out, err = capsys.readouterr()
+    assert "fine-tuning with guidance: finished at step 6/6" in out
+    assert "finetune: resumed at step 6 of 6" in " ".join(err.split())  # rich wraps lines
+
+
 def test_checkpoints_hold_the_weight_average_and_resume_the_raw_weights(runs) -> None:
     saved = load_file(str(runs / "guided/last/model.safetensors"))
     state = torch.load(runs / "guided/last/trainer_state.pt", weights_only=True)

@@ -1,8 +1,9 @@
-"""The ``ate`` command: ``ate data ...``, ``ate demo`` (align/steer/eval come in later issues).
+"""The ``ate`` command: ``ate data | align | policy | finetune | eval | bench | demo``.
 
 Each command is a typed function (tyro builds its flags and help from the signature and
-docstring); this module only routes the first word and turns ``ATEError`` into a one-line
-message and exit code 2.
+docstring); this module only routes the first word and turns every error into one line on
+stderr: an ``ATEError`` (or an ``OSError`` about a path) exits with code 2, anything else
+is a bug, exits with 1 and leaves its traceback in a file named in that line.
 """
 
 from __future__ import annotations
@@ -12,30 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import tyro
-from rich.console import Console
-from rich.logging import RichHandler
-
 from ate import __version__
-from ate.align.config import AlignConfig
-from ate.bench.config import BenchConfig
-from ate.commands.align import ALIASES, align_adapt, align_pretrain, align_report, align_run
-from ate.commands.bench import bench_command
-from ate.commands.data import (
-    PrepareConfig,
-    data_convert,
-    data_generate,
-    data_inspect,
-    data_prepare,
-    data_synth,
-)
-from ate.commands.demo import demo_command
-from ate.commands.evaluate import evaluate_policy
-from ate.commands.policy import ALIASES as POLICY_ALIASES
-from ate.commands.policy import finetune, policy_pretrain
-from ate.config import parse_cli
 from ate.errors import ATEError, ConfigError
-from ate.finetune.config import PolicyRunConfig
+
+# Nothing heavier is imported here: `ate --version` and `ate --help` answer at Python's
+# start-up cost; the commands (torch, tyro, rich...) are imported when one runs.
 
 
 @dataclass(frozen=True)
@@ -75,29 +57,57 @@ class ConfigCommand:
             short = ", ".join(f"{k} = {v}" for k, v in self.aliases.items())
             print(f"{(self.run.__doc__ or '').strip()}\n\nalso: --config FILE (YAML)"
                   + (f", {extra}" if extra else "") + (f"; {short}" if short else "") + "\n")
+        from ate.config import parse_cli
+
         self.run(parse_cli(self.config, rest, prog), **kwargs)
 
 
 Command = Callable[..., object] | ConfigCommand
-GROUPS: dict[str, Command | dict[str, Command]] = {
-    "data": {"inspect": data_inspect, "prepare": ConfigCommand(PrepareConfig, data_prepare),
-             "convert": data_convert, "generate": data_generate, "synth": data_synth},
-    "align": {
-        "pretrain": ConfigCommand(AlignConfig, align_pretrain, ALIASES["pretrain"],
+
+
+def command_groups() -> dict[str, Command | dict[str, Command]]:
+    """Every command, by its first (and second) word; importing them is the slow part."""
+    from ate.align.config import AlignConfig
+    from ate.bench.config import BenchConfig
+    from ate.commands.align import ALIASES, align_adapt, align_pretrain, align_report, align_run
+    from ate.commands.bench import bench_command
+    from ate.commands.data import (
+        PrepareConfig,
+        data_convert,
+        data_generate,
+        data_inspect,
+        data_prepare,
+        data_synth,
+    )
+    from ate.commands.demo import demo_command
+    from ate.commands.evaluate import evaluate_policy
+    from ate.commands.policy import ALIASES as POLICY_ALIASES
+    from ate.commands.policy import finetune, policy_pretrain
+    from ate.finetune.config import PolicyRunConfig
+
+    return {
+        "data": {"inspect": data_inspect, "prepare": ConfigCommand(PrepareConfig, data_prepare),
+                 "convert": data_convert, "generate": data_generate, "synth": data_synth},
+        "align": {
+            "pretrain": ConfigCommand(AlignConfig, align_pretrain, ALIASES["pretrain"],
+                                      {"--resume": str}),
+            "adapt": ConfigCommand(AlignConfig, align_adapt, ALIASES["adapt"],
+                                   {"--resume": str}),
+            "run": ConfigCommand(AlignConfig, align_run, ALIASES["run"],
+                                 {"--resume": str, "--single-stage": bool}),
+            "report": align_report,
+        },
+        "policy": {"pretrain": ConfigCommand(PolicyRunConfig, policy_pretrain,
+                                             POLICY_ALIASES["pretrain"], {"--resume": str})},
+        "finetune": ConfigCommand(PolicyRunConfig, finetune, POLICY_ALIASES["finetune"],
                                   {"--resume": str}),
-        "adapt": ConfigCommand(AlignConfig, align_adapt, ALIASES["adapt"], {"--resume": str}),
-        "run": ConfigCommand(AlignConfig, align_run, ALIASES["run"],
-                             {"--resume": str, "--single-stage": bool}),
-        "report": align_report,
-    },
-    "policy": {"pretrain": ConfigCommand(PolicyRunConfig, policy_pretrain,
-                                         POLICY_ALIASES["pretrain"], {"--resume": str})},
-    "finetune": ConfigCommand(PolicyRunConfig, finetune, POLICY_ALIASES["finetune"],
-                              {"--resume": str}),
-    "eval": evaluate_policy,
-    "bench": ConfigCommand(BenchConfig, bench_command, {}, {"--quick": bool}),
-    "demo": demo_command,
-}
+        "eval": evaluate_policy,
+        "bench": ConfigCommand(BenchConfig, bench_command, {}, {"--quick": bool}),
+        "demo": demo_command,
+    }
+
+
+COMMANDS = ("data", "align", "policy", "finetune", "eval", "bench", "demo")
 
 USAGE = f"""usage: ate [--version] COMMAND ...
 
@@ -129,33 +139,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     Logs go to stderr so that stdout carries only results (``--json`` output pipes cleanly).
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
-                        force=True)
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return 0
     if args[0] in ("-V", "--version"):
         print(f"ate {__version__}")
         return 0
-    target = GROUPS.get(args[0])
-    if target is None:
+    if args[0] not in COMMANDS:
         print(f"ate: unknown command '{args[0]}'.\n\n{USAGE}", file=sys.stderr)
         return 2
-    prog, rest = f"ate {args[0]}", args[1:]
-    if isinstance(target, dict) and (not rest or rest[0] in ("-h", "--help")):
-        print(group_help(prog, target))
-        return 0
-    if isinstance(target, dict) and rest and isinstance(target.get(rest[0]), ConfigCommand):
-        prog, target, rest = f"{prog} {rest[0]}", target[rest[0]], rest[1:]
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+                        force=True)
     try:
-        if isinstance(target, ConfigCommand):
-            target(rest, prog)
-        elif isinstance(target, dict):
-            plain = {k: v for k, v in target.items() if not isinstance(v, ConfigCommand)}
-            tyro.extras.subcommand_cli_from_dict(plain, args=rest, prog=prog)
-        else:
-            tyro.cli(target, args=rest, prog=prog)
+        _dispatch(args)
     except ATEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -163,7 +163,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     except BrokenPipeError:  # `ate ... | head`
         return 0
+    except OSError as exc:  # the machine's answer about a path (permissions, disk full)
+        where = _write_traceback()
+        print(f"error: {exc}; check the path, its permissions and free space (traceback: "
+              f"{where}).", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line here, the details in a file
+        where = _write_traceback()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: internal error ({type(exc).__name__}: {first}); the full traceback "
+              f"is in {where}; please report it with that file.", file=sys.stderr)
+        return 1
     return 0
+
+
+def _dispatch(args: list[str]) -> None:
+    """Run the command ``args`` names (a group's help for a group without a subcommand)."""
+    import tyro
+
+    target = command_groups()[args[0]]
+    prog, rest = f"ate {args[0]}", args[1:]
+    if isinstance(target, dict) and (not rest or rest[0] in ("-h", "--help")):
+        print(group_help(prog, target))
+        return
+    if isinstance(target, dict) and rest and isinstance(target.get(rest[0]), ConfigCommand):
+        prog, target, rest = f"{prog} {rest[0]}", target[rest[0]], rest[1:]
+    if isinstance(target, ConfigCommand):
+        target(rest, prog)
+    elif isinstance(target, dict):
+        plain = {k: v for k, v in target.items() if not isinstance(v, ConfigCommand)}
+        tyro.extras.subcommand_cli_from_dict(plain, args=rest, prog=prog)
+    else:
+        tyro.cli(target, args=rest, prog=prog)
+
+
+def _write_traceback() -> str:
+    """Write the exception being handled to a file in the temp folder; its path."""
+    import tempfile
+    import traceback
+
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix="ate-traceback-", suffix=".txt",
+                                         delete=False) as f:
+            f.write(f"ate {__version__}: {' '.join(sys.argv)}\n\n")
+            f.write(traceback.format_exc())
+            return f.name
+    except OSError:
+        return "nowhere (the temp folder is not writable)"
 
 
 def group_help(prog: str, group: dict[str, Command]) -> str:

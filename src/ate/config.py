@@ -6,7 +6,10 @@ The CLI (tyro) takes a loaded config as its default, so ``--config FILE`` then
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import sys
 import types
 import typing
 from collections.abc import Sequence
@@ -65,6 +68,19 @@ def save_yaml(config: object, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 
 
+def diff_fields(old: Any, new: Any, where: str = "") -> dict[str, tuple[Any, Any]]:
+    """Dotted names (``optim.lr``) of the values that differ between two plain config
+    dicts (``to_dict`` output), each with its (old, new) pair. A key only one side has is
+    not a difference (a field added to the config since ``old`` was written)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: dict[str, tuple[Any, Any]] = {}
+        for key in sorted(set(old) & set(new), key=str):
+            out.update(diff_fields(old.get(key), new.get(key), f"{where}.{key}" if where
+                                   else key))
+        return out
+    return {} if old == new else {where: (old, new)}
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -116,7 +132,36 @@ def parse_cli(cls: type[T], args: Sequence[str], prog: str) -> T:
     """
     rest, path = _pop_config_flag(list(args))
     default = load_yaml(cls, path) if path else cls()
-    return tyro.cli(cls, default=default, args=rest, prog=prog)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(cls, default=default, args=rest, prog=prog)
+    except SystemExit:
+        message = _validation_message(captured.getvalue())
+        if message is None:  # a usage error: tyro's own box, as it drew it
+            sys.stderr.write(captured.getvalue())
+            raise
+        raise ConfigError(message) from None
+    finally:
+        if captured.getvalue() and not sys.exc_info()[0]:
+            sys.stderr.write(captured.getvalue())
+
+
+def _validation_message(text: str) -> str | None:
+    """The message of a config's own validation from tyro's "Value error" box (drawn with
+    box characters on a terminal, dashes elsewhere), as one line; None for other output."""
+    rows = [line.strip().strip("│|").strip() for line in text.strip().splitlines()]
+    if not rows or rows[0].strip("╭╮─ ") != "Value error":
+        return None
+    message = []
+    for row in rows[1:]:
+        rule = bool(row) and set(row) <= set("─-╰╯")
+        if (rule and message) or row.startswith("For full helptext"):
+            break
+        if row and not rule:
+            message.append(row)
+    text = " ".join(message)
+    return (text.split(": ", 1)[1] if text.startswith("Error parsing ") else text) or None
 
 
 def _pop_config_flag(args: list[str]) -> tuple[list[str], str | None]:

@@ -137,7 +137,5 @@ class AlignConfig:
     prior_from: str = ""
 
     def __post_init__(self) -> None:
-        if self.optim.batch_size < 1 or self.optim.lr <= 0:
-            raise ConfigError("optim.batch_size must be >= 1 and optim.lr > 0.")
         if self.model.num_layers % 2 == 0:
             raise ConfigError(f"model.num_layers must be odd, got {self.model.num_layers}.")

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from scipy.stats import chi2
 from torch import nn
 
@@ -28,6 +28,7 @@ from ate.align.losses import (
     mc_kl_mixture_to_diag,
     mixture_log_prob,
 )
+from ate.checkpoint import read_tensors
 from ate.errors import ConfigError
 
 PriorKind = Literal["release", "gaussian", "mixture"]
@@ -155,7 +156,10 @@ class LatentPrior(nn.Module):
         if not path.is_file():
             raise ConfigError(f"{path}: no prior file. Pass the stage-1 checkpoint folder, "
                               "which holds prior.safetensors.")
-        with safe_open(str(path), "pt") as f:
+        t = read_tensors(path)
+        with safe_open(str(path), "pt") as f:  # readable: read_tensors parsed it
             kind = (f.metadata() or {}).get("kind", "gaussian")
-        t = load_file(str(path))
+        missing = sorted({"weights", "means", "scale_trils"} - set(t))
+        if missing:
+            raise ConfigError(f"{path}: no {missing} tensors; not a prior written by ate.")
         return cls(kind, t["weights"], t["means"], t["scale_trils"])

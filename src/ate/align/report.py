@@ -141,8 +141,11 @@ def plot_report(out: Path, reference: Latents, sets: dict[str, Latents], prior: 
     lo, hi = float(core.quantile(0.01)), float(torch.cat(list(series.values())).max())
     lo = min(lo, threshold) - 0.1 * (hi - lo)
     for name, lp in series.items():
-        ax.hist(lp.clamp(min=lo).numpy(), bins=50, range=(lo, hi), alpha=0.5, label=name,
-                density=True)
+        # clipped in float64: a float32 value clamped to lo rounds to just below it and
+        # falls outside the range, which emptied (and warned about) a far-off series
+        values = np.clip(lp.double().numpy(), lo, hi)
+        if len(values):
+            ax.hist(values, bins=50, range=(lo, hi), alpha=0.5, label=name, density=True)
     ax.axvline(threshold, color="k", ls="--", label="95% region edge")
     ax.set(title=f"log q_phi(mu) (values below {lo:.0f} shown at the left edge)",
            xlabel="nats")

@@ -8,13 +8,12 @@ KL (and MMD) taken against q_phi. Each stage's folder holds ``last/`` (resumable
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ate.align.config import AlignConfig
 from ate.align.latents import encode_dataset
@@ -22,7 +21,7 @@ from ate.align.objectives import AdaptObjective, PretrainObjective
 from ate.align.prior import LatentPrior
 from ate.align.trainer import TrainResult, VAETrainer, choose_device, finish_stage
 from ate.align.vae import ActionVAE, VAEConfig, load_vae_config
-from ate.checkpoint import resolve_last
+from ate.checkpoint import read_json, read_tensors, resolve_last
 from ate.config import from_dict
 from ate.data.prepare import PreparedChunks, prepare_chunks, prepare_corpus
 from ate.errors import ConfigError
@@ -116,14 +115,14 @@ def load_bank(stage1: Path) -> tuple[torch.Tensor, torch.Tensor]:
     path = stage1 / BANK_FILE
     if not path.is_file():
         raise ConfigError(f"{stage1}: no {BANK_FILE}; is it a finished stage-1 checkpoint?")
-    t = load_file(str(path))
+    t = read_tensors(path)
     return t["mu"], t["logvar"]
 
 
 def saved_config(checkpoint: Path) -> AlignConfig:
     """The ``AlignConfig`` a checkpoint was trained with (from its config.json)."""
     path = checkpoint / "config.json"
-    data = json.loads(path.read_text())
+    data = read_json(path)
     if "align" not in data:
         raise ConfigError(f"{path}: no 'align' section; not written by `ate align`.")
     return from_dict(AlignConfig, data["align"], str(path))

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ate.align.config import ModelConfig
+from ate.checkpoint import read_json, read_tensors
 from ate.errors import ConfigError
 
 
@@ -187,7 +188,7 @@ class ActionVAE(nn.Module):
         weights = folder / "model.safetensors"
         if not weights.is_file():
             raise ConfigError(f"{folder}: no model.safetensors beside config.json.")
-        state = load_file(weights, device=map_location)
+        state = read_tensors(weights, map_location)
         expected = model.state_dict()
         wrong = sorted(k for k in state.keys() & expected.keys()
                        if state[k].shape != expected[k].shape)
@@ -209,7 +210,7 @@ def load_vae_config(folder: Path) -> VAEConfig:
     if not path.is_file():
         raise ConfigError(f"{folder}: no config.json; is this an ate VAE checkpoint folder "
                           "(it holds config.json and model.safetensors)?")
-    data = json.loads(path.read_text())
+    data = read_json(path)
     if "vae" not in data:
         raise ConfigError(f"{path}: no 'vae' section; this checkpoint is not an ActionVAE.")
     try:

@@ -142,6 +142,7 @@ def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute
         if max_steps:
             env.max_steps = max_steps
         envs.append(env)
+    _check_fits(policy, envs[0], policy_dir, suite)
     seeds = [first_seed + i for i in range(episodes)]
     outcomes = run_episodes(envs, policy, task_id, seeds, execute)
     # simulators sit in reference cycles, and the collector does not see the size of the
@@ -150,6 +151,21 @@ def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute
     envs.clear()
     gc.collect()
     return TaskResult(task, sum(outcomes), episodes, robot or "", outcomes, seeds)
+
+
+def _check_fits(policy: GenerativePolicy, env: RolloutEnv, policy_dir: str, suite: str
+                ) -> None:
+    """The policy must act and observe in the environment's sizes (else the simulator
+    fails deep inside with its own assertion)."""
+    where = f"{suite} {env.task}"
+    if policy.slots.dim != env.action_dim:
+        raise ConfigError(f"{policy_dir}: the policy acts with {policy.slots.dim}-d actions but "
+                          f"{where} takes {env.action_dim}-d ones; evaluate a policy trained "
+                          "on this suite's demos.")
+    if policy.config.obs_dim and policy.config.obs_dim != env.obs_dim:
+        raise ConfigError(f"{policy_dir}: the policy reads {policy.config.obs_dim}-d "
+                          f"observations but {where} gives {env.obs_dim}-d ones; evaluate a "
+                          "policy trained on this suite's demos.")
 
 
 def evaluate(policy_dir: str, suite: str, tasks: Sequence[str], episodes: int,

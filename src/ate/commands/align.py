@@ -10,42 +10,43 @@ from rich.table import Table
 
 from ate.align.config import AlignConfig
 from ate.align.report import build_report
-from ate.align.stages import (
-    load_resume_config,
-    resolve_last,
-    run_adapt,
-    run_pretrain,
-    run_single_stage,
-)
+from ate.align.stages import load_resume_config, run_adapt, run_pretrain, run_single_stage
 from ate.align.trainer import TrainResult
+from ate.checkpoint import resolve_last
+from ate.commands.resume import merge_resume
+from ate.folder_lock import exclusive
 
 
 def _resumed(config: AlignConfig, resume: str | None) -> tuple[AlignConfig, Path | None]:
-    """With --resume, the run's own saved config replaces the command line's."""
+    """With --resume, the run's own saved config, with the command line's resume-safe
+    changes (``RESUMABLE``) applied."""
     if not resume:
         return config, None
-    return load_resume_config(Path(resume))
+    saved, last = load_resume_config(Path(resume))
+    return merge_resume(config, saved, Path(resume)), last
 
 
 def _say(result: TrainResult, what: str) -> None:
     state = "finished" if result.finished else "stopped"
     best = f", best val loss {result.best_val:.4g}" if result.best_val < float("inf") else ""
-    print(f"{what}: {state} at step {result.step}/{result.total_steps}{best}; checkpoints in "
-          f"{result.best} and {result.last}")
+    print(f"{what}: {state} at step {result.step}/{result.total_steps}{best}; "
+          f"{result.checkpoints()}")
 
 
 def align_pretrain(config: AlignConfig, resume: str | None = None) -> None:
     """Train the stage-1 VAE (phi) on pre-training chunks, then estimate the prior q_phi."""
     config, last = _resumed(config, resume)
     out = last.parent if last else Path(config.out)
-    _say(run_pretrain(config, out, resume=last), "stage 1")
+    with exclusive(out, "run"):
+        _say(run_pretrain(config, out, resume=last), "stage 1")
 
 
 def align_adapt(config: AlignConfig, resume: str | None = None) -> None:
     """Train the stage-2 VAE (psi) on target chunks, pulled toward q_phi (--prior DIR)."""
     config, last = _resumed(config, resume)
     out = last.parent if last else Path(config.out)
-    _say(run_adapt(config, out, resume=last), "stage 2")
+    with exclusive(out, "run"):
+        _say(run_adapt(config, out, resume=last), "stage 2")
 
 
 def align_run(config: AlignConfig, resume: str | None = None, single_stage: bool = False
@@ -53,18 +54,19 @@ def align_run(config: AlignConfig, resume: str | None = None, single_stage: bool
     """Stage 1, stage 2 (and the single-stage ablation), then the alignment report."""
     root = Path(resume) if resume else Path(config.out)
     if resume:
-        config, _ = load_resume_config(root / "stage1")
+        config = merge_resume(config, load_resume_config(root / "stage1")[0], root)
     config = replace(config, prior_from=str(root / "stage1"), out=str(root))
     stages = (("stage1", run_pretrain), ("stage2", run_adapt))
     if single_stage:
         stages += (("single", run_single_stage),)
-    for name, run in stages:
-        folder = root / name
-        started = (folder / "last").exists() or (folder / "last.old").exists()
-        previous = resolve_last(folder) if resume and started else None
-        _say(run(config, folder, resume=previous), name)
-    report = build_report(root / "stage1", root / "stage2", root / "report",
-                          single=root / "single" if single_stage else None)
+    with exclusive(root, "run"):
+        for name, run in stages:
+            folder = root / name
+            started = (folder / "last").exists() or (folder / "last.old").exists()
+            previous = resolve_last(folder) if resume and started else None
+            _say(run(config, folder, resume=previous), name)
+        report = build_report(root / "stage1", root / "stage2", root / "report",
+                              single=root / "single" if single_stage else None)
     print_report(report)
 
 

@@ -22,6 +22,7 @@ from ate.data.prepare import prepare_chunks
 from ate.data.summary import summarize
 from ate.data.synthetic import synthetic_episodes
 from ate.errors import ConfigError, DataError
+from ate.folder_lock import exclusive
 
 
 def data_inspect(
@@ -31,6 +32,7 @@ def data_inspect(
     format: str = "auto",
     chunk_length: int | None = None,
     drop_nonfinite: bool = False,
+    allow_missing: bool = False,
     json: bool = False,
 ) -> None:
     """Summarise a dataset: format, episodes, lengths, action dim, per-dim stats, problems.
@@ -42,10 +44,13 @@ def data_inspect(
         format: auto, hdf5, robomimic, lerobot, zarr or numpy.
         chunk_length: also count the chunk windows of this length H.
         drop_nonfinite: leave out episodes with NaN/inf (they are reported otherwise).
+        allow_missing: LeRobot: summarise the complete episodes when the metadata lists
+            some that the data files lack (counted in a warning) instead of stopping.
         json: print JSON instead of tables.
     """
     episodes = load_episodes(path, action_key=action_key, obs_key=obs_key, format=format,
-                             nonfinite="drop" if drop_nonfinite else "keep")
+                             nonfinite="drop" if drop_nonfinite else "keep",
+                             allow_missing=allow_missing)
     summary = summarize(episodes, chunk_length)
     if json:
         print(jsonlib.dumps(summary, indent=2))
@@ -177,11 +182,17 @@ def data_generate(
         workers: (task, robot) jobs generated in parallel processes.
         format: hdf5 (one file per episode) or lerobot (converted at the end).
     """
-    from ate.sim.generate import generate
-
     if suite == "robosuite" and not robots:
         raise ConfigError("robosuite needs --robots (e.g. --robots Panda UR5e).")
-    record = Path(out) / "hdf5" if format == "lerobot" else Path(out)
+    with exclusive(Path(out), "ate data generate"):
+        _generate(Path(out), suite, tasks, robots, episodes, seed, workers, format)
+
+
+def _generate(out: Path, suite: str, tasks: tuple[str, ...], robots: tuple[str, ...],
+              episodes: int, seed: int, workers: int, format: str) -> None:
+    from ate.sim.generate import generate
+
+    record = out / "hdf5" if format == "lerobot" else out
     reports = generate(suite, list(tasks), episodes, record, seed, workers, robots)
     table = Table(title=f"{suite} demos in {record}")
     for col in ("robot", "task", "kept", "reused", "new attempts",
@@ -196,7 +207,7 @@ def data_generate(
         raise DataError(f"the expert solved too few episodes of {short} within 3x the "
                         "requested attempts; run again (it resumes) or lower --episodes.")
     if format == "lerobot":
-        dest = Path(out) / "lerobot"
+        dest = out / "lerobot"
         shutil.rmtree(dest, ignore_errors=True)  # rebuilt from the recorded episodes
         write_dataset(load_episodes(record, obs_key="observations/state"), dest, "lerobot")
         print(f"wrote the LeRobot v3.0 dataset {dest}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +12,8 @@ from rich.table import Table
 
 from ate.bench.rollout import evaluate
 from ate.checkpoint import resolve_checkpoint
-from ate.errors import ConfigError
+from ate.errors import ConfigError, check_ranges
+from ate.folder_lock import exclusive
 from ate.sim.video import record_rollouts
 
 
@@ -47,9 +49,24 @@ def evaluate_policy(
         video: also record this many episodes per task (and robot) under ``out/videos``:
             MP4 with imageio-ffmpeg, else GIF; needs offscreen OpenGL (EGL or OSMesa).
     """
+    check_ranges((
+        ("--episodes", episodes, episodes >= 1, ">= 1"),
+        ("--execute", execute, execute >= 1, ">= 1"),
+        ("--workers", workers, workers >= 1, ">= 1"),
+        ("--batch", batch, batch >= 1, ">= 1"),
+        ("--video", video, video >= 0, ">= 0"),
+        ("--max-steps", max_steps, max_steps is None or max_steps >= 1, ">= 1 or None")))
     if video and not out:
         raise ConfigError("--video needs --out: the videos are written to OUT/videos.")
     folder = resolve_checkpoint(Path(policy))
+    with exclusive(Path(out), "ate eval") if out else nullcontext():
+        _evaluate(folder, suite, tasks, robots, episodes, execute, workers, max_steps, batch,
+                  out, video)
+
+
+def _evaluate(folder: Path, suite: str, tasks: tuple[str, ...], robots: tuple[str, ...],
+              episodes: int, execute: int, workers: int, max_steps: int | None, batch: int,
+              out: str | None, video: int) -> None:
     results = evaluate(str(folder), suite, list(tasks), episodes, execute, workers, max_steps,
                        robots, batch)
     table = Table(title=f"{folder}: {suite}, {episodes} episodes per task")

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ate.commands.resume import merge_resume
 from ate.finetune.config import PolicyRunConfig
 from ate.finetune.run import load_run_config, train_policy
+from ate.folder_lock import exclusive
 from ate.training.trainer import TrainResult
 
 
 def _run(config: PolicyRunConfig, resume: str | None, what: str) -> TrainResult:
     last = None
     if resume:
-        config, last = load_run_config(Path(resume))
+        saved, last = load_run_config(Path(resume))
+        config = merge_resume(config, saved, Path(resume))
+    if config.guidance_from:  # from the run's own config when resuming
+        what += " with guidance"
     out = last.parent if last else Path(config.out)
-    result = train_policy(config, out, resume=last)
+    with exclusive(out, "run"):
+        result = train_policy(config, out, resume=last)
     state = "finished" if result.finished else "stopped"
     print(f"{what}: {state} at step {result.step}/{result.total_steps}; best val loss "
-          f"{result.best_val:.4g}; checkpoints in {result.best} and {result.last}")
+          f"{result.best_val:.4g}; {result.checkpoints()}")
     return result
 
 
@@ -34,7 +40,7 @@ def finetune(config: PolicyRunConfig, resume: str | None = None) -> None:
     fine-tuning."""
     if not config.init_from and not resume:
         print("note: no --policy given: training from scratch on the target demos")
-    _run(config, resume, "fine-tuning" + (" with guidance" if config.guidance_from else ""))
+    _run(config, resume, "fine-tuning")
 
 
 ALIASES = {

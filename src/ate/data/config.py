@@ -67,6 +67,8 @@ class DataConfig:
         split_seed: seed of that random split.
         normalizer: ``minmax`` (to [-1, 1]), ``meanstd`` or ``identity``; fit on train.
         drop_nonfinite: skip episodes with NaN/inf instead of stopping with an error.
+        allow_missing: LeRobot: train on the complete episodes when the metadata lists
+            some that the data files lack (warned and counted) instead of stopping.
         slots: placement into the unified action vector.
     """
 
@@ -81,6 +83,7 @@ class DataConfig:
     split_seed: int = 0
     normalizer: NormalizerKind = "minmax"
     drop_nonfinite: bool = False
+    allow_missing: bool = False
     slots: SlotConfig = field(default_factory=SlotConfig)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ate.data.episodes import Episodes, NonFinitePolicy
 from ate.data.formats import FORMATS, READERS, detect_format
+from ate.data.formats.lerobot import read_lerobot
 from ate.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ def load_episodes(
     obs_key: str | None = None,
     format: str = "auto",
     nonfinite: NonFinitePolicy = "error",
+    allow_missing: bool = False,
 ) -> Episodes:
     """Read the action episodes of a dataset, in whatever supported format it is on disk.
 
@@ -34,6 +36,8 @@ def load_episodes(
         format: ``"auto"`` to detect from the layout, or one of ``ate.data.formats.FORMATS``.
         nonfinite: what to do with NaN/inf episodes: ``"error"`` (default), ``"drop"``,
             ``"keep"``.
+        allow_missing: LeRobot only: leave out, with a warning that counts them, episodes
+            the dataset's metadata lists but its files lack (default: stop, naming them).
 
     Returns:
         ``Episodes`` with actions of shape (N, D) in float32 and per-episode boundaries.
@@ -49,7 +53,10 @@ def load_episodes(
         raise DataError(f"--format {format!r} is not supported; choose one of {FORMATS}.")
     elif not path.exists():
         raise DataError(f"{path}: no such file or folder.")
-    raw, key = READERS[format](path, action_key, obs_key)
+    if format == "lerobot":  # the one format whose metadata lists its episodes
+        raw, key = read_lerobot(path, action_key, obs_key, allow_missing=allow_missing)
+    else:
+        raw, key = READERS[format](path, action_key, obs_key)
     episodes = Episodes.from_raw(raw, source=path, format=format, action_key=key,
                                  nonfinite=nonfinite)
     log.info("%s: %s, %d episodes, %d steps, %d action dims (key '%s')", path, format,

@@ -53,7 +53,8 @@ def prepare_chunks(config: DataConfig, embodiment_id: int = 0) -> PreparedChunks
         raise DataError("data.path is empty: pass --data PATH (a dataset folder or file).")
     episodes = load_episodes(config.path, action_key=config.action_key, obs_key=config.obs_key,
                              format=config.format,
-                             nonfinite="drop" if config.drop_nonfinite else "error")
+                             nonfinite="drop" if config.drop_nonfinite else "error",
+                             allow_missing=config.allow_missing)
     slots = config.slots.build(episodes.dim)
     train_eps, val_eps = split_episodes(episodes, config.val_fraction, config.split_seed)
     normalizer = Normalizer.fit(train_eps.actions, config.normalizer)

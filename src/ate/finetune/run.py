@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from diffusers.training_utils import EMAModel
 
-from ate.checkpoint import resolve_checkpoint, resolve_last
+from ate.checkpoint import read_json, resolve_checkpoint, resolve_last
 from ate.config import from_dict, to_dict
 from ate.data.chunks import ChunkDataset
 from ate.data.prepare import PreparedChunks, prepare_corpus
@@ -257,6 +257,7 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
         saved = GenerativePolicy.from_pretrained(last)
         policy.load_state_dict(saved.state_dict())  # the raw weights, when an EMA ran, come
         trainer.load_state(last)                     # from trainer_state in load_state
+        log.info("%s: resumed at step %d of %d", stage, trainer.step, trainer.total_steps)
     return trainer.fit(until_step)
 
 
@@ -266,7 +267,11 @@ def load_run_config(resume: Path) -> tuple[PolicyRunConfig, Path]:
     path = last / "config.json"
     if not path.is_file():
         raise ConfigError(f"{resume}: no last/config.json; pass a policy run folder.")
-    run = json.loads(path.read_text())["run"]
+    meta = read_json(path, "policy run")
+    if not isinstance(meta.get("run"), dict):
+        raise ConfigError(f"{path}: no 'run' section; not written by `ate policy pretrain` or "
+                          "`ate finetune` (pass such a run's folder to --resume).")
+    run = meta["run"]
     if "guidance" in run:
         run = {**run, "guidance": recorded_guidance(run["guidance"])}
     return from_dict(PolicyRunConfig, run, str(path)), last

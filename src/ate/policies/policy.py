@@ -14,9 +14,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from ate.checkpoint import read_json, read_tensors
 from ate.config import from_dict
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
@@ -143,16 +144,17 @@ class GenerativePolicy(nn.Module):
         folder = Path(folder)
         if not (folder / "config.json").is_file():
             raise ConfigError(f"{folder}: no config.json; not a policy checkpoint folder.")
-        meta = json.loads((folder / "config.json").read_text())
-        if "policy" not in meta:
-            raise ConfigError(f"{folder / 'config.json'}: no 'policy' section.")
+        meta = read_json(folder / "config.json", "policy checkpoint")
+        if "policy" not in meta or "slots" not in meta:
+            raise ConfigError(f"{folder / 'config.json'}: no 'policy' and 'slots' sections; "
+                              "not a policy checkpoint (a VAE's? pass a policy run folder).")
         config = from_dict(PolicyConfig, meta["policy"], str(folder / "config.json"))
         slots = EmbodimentSlots(tuple(meta["slots"]["indices"]), int(meta["slots"]["size"]))
         norms = [Normalizer.load(folder / n) if (folder / n).is_file() else None
                  for n in ("normalizer.json", "obs_normalizer.json")]
         cls = DiffusionPolicy if config.kind == "diffusion" else FlowPolicy
         policy = cls(config, slots, *norms)
-        state = load_file(str(folder / "model.safetensors"))
+        state = read_tensors(folder / "model.safetensors")
         expected = policy.state_dict()
         wrong = [k for k in state.keys() & expected.keys() if state[k].shape != expected[k].shape]
         if wrong or state.keys() != expected.keys():

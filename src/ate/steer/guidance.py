@@ -10,7 +10,6 @@ optimiser or checkpoint.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ate.align.vae import ActionVAE
-from ate.checkpoint import resolve_checkpoint
+from ate.checkpoint import read_json, resolve_checkpoint
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
 from ate.errors import ConfigError
@@ -234,8 +233,8 @@ class LatentGuidance:
         self.vae_slots = vae_slots or EmbodimentSlots.identity(encoder.config.action_dim)
         self.slots = list(slots) if slots is not None else list(self.vae_slots.indices)
         if len(self.slots) != self.vae_slots.dim:
-            raise ValueError(f"guidance slots name {len(self.slots)} dims but the encoder was "
-                             f"trained on {self.vae_slots.dim}; give one slot per encoder dim.")
+            raise ConfigError(f"guidance slots name {len(self.slots)} dims but the encoder was "
+                              f"trained on {self.vae_slots.dim}; give one slot per encoder dim.")
         self.scale, self.offset = _affine(policy_normalizer, vae_normalizer, self.vae_slots.dim)
         self.lam = self.config.lam
         self._calibration: list[tuple[float, float]] = []
@@ -253,11 +252,21 @@ class LatentGuidance:
         is the release's arithmetic at the paper's lambda 2) or ``preset="floored"``.
         """
         ckpt = resolve_checkpoint(Path(folder))
-        meta = json.loads((ckpt / "config.json").read_text())
+        meta = read_json(ckpt / "config.json", "stage-2 checkpoint")
         saved = meta.get("slots", {})
         vae = ActionVAE.from_pretrained(ckpt).to(device)
         vae_slots = (EmbodimentSlots(tuple(saved["indices"]), int(saved["size"])) if saved
                      else None)
+        stage1 = " (a stage-1 folder: it holds the prior)" if (
+            ckpt / "prior.safetensors").is_file() else ""
+        if stage1:
+            log.warning("%s: guidance from a stage-1 VAE%s, not one aligned on the target",
+                        ckpt, stage1)
+        if slots is not None and vae_slots is not None and len(slots) != vae_slots.dim:
+            raise ConfigError(
+                f"{ckpt}: this VAE encodes {vae_slots.dim}-d actions{stage1}, but the data it "
+                f"should guide has {len(slots)}; pass the stage-2 folder aligned on these "
+                "demos (`ate align adapt --data TARGET --prior STAGE1`).")
         norm_path = ckpt / "normalizer.json"
         vae_norm = Normalizer.load(norm_path) if norm_path.is_file() else None
         return cls(vae, GuidanceConfig(**config), slots=slots,  # type: ignore[arg-type]

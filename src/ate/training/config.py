@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ate.errors import check_ranges
+
 
 @dataclass
 class OptimConfig:
@@ -25,6 +27,16 @@ class OptimConfig:
     min_lr: float = 1e-6
     batch_size: int = 64
     grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges((
+            ("optim.lr", self.lr, self.lr > 0, "> 0"),
+            ("optim.weight_decay", self.weight_decay, self.weight_decay >= 0, ">= 0"),
+            ("optim.lr_decay", self.lr_decay, 0 < self.lr_decay <= 1, "in (0, 1]"),
+            ("optim.min_lr", self.min_lr, self.min_lr >= 0, ">= 0"),
+            ("optim.batch_size", self.batch_size, self.batch_size >= 1, ">= 1"),
+            ("optim.grad_clip", self.grad_clip,
+             self.grad_clip is None or self.grad_clip > 0, "> 0 or None")))
 
 
 @dataclass
@@ -52,3 +64,13 @@ class TrainConfig:
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
+
+    def __post_init__(self) -> None:
+        # a run of zero steps would name checkpoint folders it never wrote
+        check_ranges((
+            ("train.epochs", self.epochs, self.epochs >= 1, ">= 1"),
+            ("train.max_steps", self.max_steps,
+             self.max_steps is None or self.max_steps >= 1, ">= 1 or None"),
+            *((f"train.{name}", value, value >= 1, ">= 1") for name, value in (
+                ("val_every", self.val_every), ("save_every", self.save_every),
+                ("log_every", self.log_every), ("val_batches", self.val_batches)))))

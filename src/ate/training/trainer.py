@@ -11,6 +11,7 @@ DistributedDataParallel (gloo on CPU, NCCL on CUDA); rank 0 writes.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -26,6 +27,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from ate.checkpoint import load_trainer_state, save_trainer_state, write_folder_atomically
+from ate.config import diff_fields
 from ate.data.chunks import ChunkDataset
 from ate.data.prepare import PreparedChunks
 from ate.errors import ATEError
@@ -53,6 +55,11 @@ class TrainResult:
     def finished(self) -> bool:
         """True when the run reached its configured length (not stopped early)."""
         return self.step >= self.total_steps
+
+    def checkpoints(self) -> str:
+        """The checkpoint folders on disk, for a closing line (never one not written)."""
+        found = [str(p) for p in (self.best, self.last) if (p / "model.safetensors").is_file()]
+        return ("checkpoints in " + " and ".join(found)) if found else "no checkpoint written"
 
 
 def choose_device(name: str) -> torch.device:
@@ -114,6 +121,7 @@ class Trainer:
         total = train.epochs * self.steps_per_epoch
         self.total_steps = min(total, train.max_steps or total)
         self.step, self.best_val = 0, math.inf
+        self.history: list[dict] = []  # settings changed on resume, oldest first
 
     # -- resume -------------------------------------------------------------------------
     def load_state(self, folder: Path) -> None:
@@ -127,6 +135,30 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_val = int(state["step"]), float(state["best_val"])
         self.load_extra_state(state)
+        if self.scheduler.base_lrs[0] != self.optim_cfg.lr:
+            self._rebase_lr(self.optim_cfg.lr)
+        self._record_changes(read_meta(folder))
+
+    def _rebase_lr(self, lr: float) -> None:
+        """Restart the schedule's base at ``lr`` (a resume with a new ``optim.lr``): the
+        decay reached so far is kept, only its starting value changes."""
+        factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
+        for group in self.optimizer.param_groups:
+            group["initial_lr"], group["lr"] = lr, lr * factor
+        self.scheduler.base_lrs = [lr] * len(self.optimizer.param_groups)
+        self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def _record_changes(self, saved: dict) -> None:
+        """Append what this resume changed (``field: [old, new]``) to the run's history."""
+        self.history = list(saved.get("history", []))
+        changed = {}
+        for section, now in self.run_config.items():
+            for name, (old, new) in diff_fields(saved.get(section, {}), now).items():
+                changed[name] = [old, new]
+        if changed:
+            self.history.append({"step": self.step, "changed": changed})
+            log.info("%s: resumed at step %d with %s", self.stage, self.step,
+                     ", ".join(f"{k} {o!r} -> {n!r}" for k, (o, n) in changed.items()))
 
     # -- training -----------------------------------------------------------------------
     def batch_indices(self, step: int) -> list[int]:
@@ -249,6 +281,8 @@ class Trainer:
                           "size": self.data.slots.size},
                 "chunk_length": self.data.train.chunk_length,
                 "val_metrics": metrics or {}}
+        if self.history:
+            meta["history"] = self.history
 
         def write(tmp: Path) -> None:
             self.write_model(tmp, meta)
@@ -275,14 +309,37 @@ class Trainer:
             dist.all_reduce(ok, op=dist.ReduceOp.MIN)
         if ok.item() < 1:
             bad = {k: float(v.detach()) for k, v in terms.items()}
-            raise TrainingDiverged(
-                f"{self.stage}: loss became non-finite at step {self.step + 1} ({bad}). "
-                f"{self.out / 'last'} still holds the last good checkpoint. Lower optim.lr, set "
-                "optim.grad_clip, or check the data with `ate data inspect`.")
+            raise TrainingDiverged(f"{self.stage}: loss became non-finite at step "
+                                   f"{self.step + 1} ({bad}). {self._after_divergence()}")
+
+    def _after_divergence(self) -> str:
+        """What is left on disk and what a user can change about it (only settings that
+        ``--resume`` applies, or a fresh run)."""
+        lr = f"--optim.lr {self.optim_cfg.lr / 10:g}"
+        last = self.out / "last"
+        if (last / "trainer_state.pt").is_file():
+            step = read_meta(last).get("step", "?")
+            return (f"{last} holds the last good checkpoint (step {step}): continue from it "
+                    f"with a lower learning rate or a gradient clip (--resume {self.out} {lr} "
+                    "--optim.grad-clip 1.0), or check the data with `ate data inspect`.")
+        return (f"No checkpoint was written (the first is saved at step "
+                f"{self.train_cfg.save_every}); start again in a new --out with a lower "
+                f"learning rate or a gradient clip ({lr} --optim.grad-clip 1.0), or check the "
+                "data with `ate data inspect`.")
 
     def _barrier(self) -> None:
         if self.world > 1:
             dist.barrier()
+
+
+def read_meta(folder: Path) -> dict:
+    """A checkpoint's ``config.json`` as a dict (empty when it is missing or unreadable:
+    callers use it for history and messages, never for the weights)."""
+    try:
+        data = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def finish_stage(folders: list[Path], extend: Callable[[Path], None]) -> None:

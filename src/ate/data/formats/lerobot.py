@@ -30,14 +30,20 @@ SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "va
                "test": "val"}
 
 
-def read_lerobot(path: Path, action_key: str | None, obs_key: str | None = None
-                 ) -> tuple[list[RawEpisode], str]:
+def read_lerobot(path: Path, action_key: str | None, obs_key: str | None = None,
+                 allow_missing: bool = False) -> tuple[list[RawEpisode], str]:
     """Read the ``action_key`` column (default ``action``) of every episode of a LeRobot folder,
     and the ``obs_key`` column (e.g. ``observation.state``) when given.
 
     Rows are ordered by ``(episode_index, frame_index)``; ``meta/info.json``'s ``splits``
     labels episodes as train/val when it names more than a train range; task names come from
-    ``task_index`` and the tasks table.
+    ``task_index`` and the tasks table. The episodes found are checked against the dataset's
+    own metadata (``meta/episodes``, ``total_episodes``, ``features`` shapes, ``fps``).
+
+    Args:
+        allow_missing: episodes listed in the metadata but absent from ``data/`` (or
+            shorter there) are left out with a warning that counts them, instead of
+            stopping with an error that names their files.
     """
     info = _read_info(path)
     version = str(info.get("codebase_version", "?"))
@@ -45,7 +51,15 @@ def read_lerobot(path: Path, action_key: str | None, obs_key: str | None = None
         log.warning("%s: codebase_version %s is not one of %s; reading it as v3.0",
                     path, version, KNOWN_VERSIONS)
     key = action_key or "action"
-    features = info.get("features", {})
+    features = info.get("features") or {}
+    if not isinstance(features, dict):
+        raise DataError(f"{path / 'meta/info.json'}: 'features' must be a mapping of feature "
+                        f"name to its dtype and shape, got {features!r}.")
+    fps = info.get("fps")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int | float)
+                            or not fps > 0):
+        raise DataError(f"{path / 'meta/info.json'}: 'fps' must be a positive number of "
+                        f"frames per second, got {fps!r}.")
     for wanted in (key, obs_key):
         if wanted and features and wanted not in features:
             raise DataError(f"{path / 'meta/info.json'}: no feature '{wanted}'. Features: "
@@ -77,19 +91,131 @@ def read_lerobot(path: Path, action_key: str | None, obs_key: str | None = None
     order = np.lexsort((frames, eps))
     eps, rows = eps[order], _concat_dims(actions, files, key)[order]
     obs = _concat_dims(observations, files, obs_key)[order] if obs_key else None
+    _check_shape(path, features, key, rows.shape[1])
+    if obs is not None:
+        _check_shape(path, features, obs_key, obs.shape[1])
     tasks_of_rows = np.concatenate(task_ids)[order]
     first_file = np.concatenate(file_of_row)[order]
     boundaries = np.flatnonzero(np.diff(eps)) + 1
     splits = _episode_splits(info)
     task_names = _task_names(path)
+    spans = list(zip(np.r_[0, boundaries], np.r_[boundaries, len(eps)], strict=True))
+    incomplete = check_episodes(path, info, {int(eps[a]): int(b - a) for a, b in spans},
+                                allow_missing)
     episodes = []
-    for start, stop in zip(np.r_[0, boundaries], np.r_[boundaries, len(eps)], strict=True):
+    for start, stop in spans:
         idx = int(eps[start])
+        if idx in incomplete:
+            continue
         name = f"{files[first_file[start]]}#episode_{idx}"
         episodes.append(RawEpisode(name, rows[start:stop], splits.get(idx),
                                    None if obs is None else obs[start:stop],
                                    task_names.get(int(tasks_of_rows[start]))))
     return episodes, key
+
+
+def _check_shape(path: Path, features: dict, key: str, width: int) -> None:
+    """A feature's declared shape must hold as many values as each of its rows."""
+    spec = features.get(key)
+    shape = spec.get("shape") if isinstance(spec, dict) else None
+    if shape is None:
+        return
+    if not (isinstance(shape, list) and all(isinstance(n, int) for n in shape)):
+        raise DataError(f"{path / 'meta/info.json'}: features.{key}.shape must be a list of "
+                        f"integers, got {shape!r}.")
+    if int(np.prod(shape)) != width:
+        raise DataError(f"{path / 'meta/info.json'}: features.{key}.shape is {shape} but the "
+                        f"data's '{key}' rows hold {width} values; fix the shape in "
+                        "meta/info.json or check that the data belongs to this dataset.")
+
+
+def expected_episodes(path: Path, info: dict) -> dict[int, tuple[int | None, str | None]]:
+    """What the metadata says the dataset holds: episode index -> (length, data file), from
+    ``meta/episodes/*.parquet`` (v3.0) or ``meta/episodes.jsonl`` (v2.x); else only a count
+    (``total_episodes``: indices 0..n-1 of unknown length). Empty when nothing says."""
+    template = info.get("data_path") if isinstance(info.get("data_path"), str) else None
+    chunk_size = info.get("chunks_size") if isinstance(info.get("chunks_size"), int) else 1000
+    rows: list[dict] = []
+    parquet = sorted((path / "meta/episodes").rglob("*.parquet"))
+    jsonl = path / "meta/episodes.jsonl"
+    try:
+        if parquet:
+            for file in parquet:
+                names = pq.read_schema(file).names
+                wanted = [c for c in ("episode_index", "length", "data/chunk_index",
+                                      "data/file_index") if c in names]
+                rows += pq.read_table(file, columns=wanted).to_pylist()
+        elif jsonl.is_file():
+            rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DataError(f"{path / 'meta'}: the episode table cannot be read ({exc}).") from None
+    if not rows:
+        total = info.get("total_episodes")
+        return ({i: (None, None) for i in range(total)}
+                if isinstance(total, int) and not isinstance(total, bool) else {})
+    out: dict[int, tuple[int | None, str | None]] = {}
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("episode_index"), int):
+            continue
+        idx = row["episode_index"]
+        fields = {"episode_index": idx, "episode_chunk": idx // max(chunk_size, 1),
+                  "chunk_index": row.get("data/chunk_index"),
+                  "file_index": row.get("data/file_index")}
+        try:
+            file = template.format(**fields) if template else None
+        except (KeyError, ValueError, TypeError):
+            file = None
+        if file is None and None not in (fields["chunk_index"], fields["file_index"]):
+            file = DATA_PATH.format(**fields)
+        length = row.get("length")
+        out[idx] = (length if isinstance(length, int) else None, file)
+    return out
+
+
+def check_episodes(path: Path, info: dict, found: dict[int, int], allow_missing: bool
+                   ) -> set[int]:
+    """Compare the episodes found in ``data/`` (index -> frames) with the metadata's.
+
+    Returns:
+        the indices of episodes found but shorter or longer than the metadata says (to be
+        left out; only with ``allow_missing``).
+
+    Raises:
+        DataError: episodes missing or of the wrong length, without ``allow_missing``.
+    """
+    expected = expected_episodes(path, info)
+    if not expected:
+        return set()
+    missing = sorted(set(expected) - set(found))
+    wrong = {i: (found[i], n) for i, (n, _) in expected.items()
+             if i in found and n is not None and found[i] != n}
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        log.warning("%s: %d episodes in data/ are not in the metadata (e.g. %s); read anyway",
+                    path, len(extra), extra[:5])
+    if not missing and not wrong:
+        return set()
+    files = sorted({f for i in missing if (f := expected[i][1])})
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (episodes {_few(missing)}"
+                     + (f"; files {_few(files)}" if files else "") + ")")
+    if wrong:
+        parts.append(f"{len(wrong)} of another length than meta/ says (" + ", ".join(
+            f"episode {i}: {a} frames, meta {b}" for i, (a, b) in list(wrong.items())[:3])
+            + ")")
+    complete = len(expected) - len(missing) - len(wrong)
+    what = (f"{path}: the metadata lists {len(expected)} episodes; " + "; ".join(parts))
+    if not allow_missing:
+        raise DataError(f"{what}. Download the dataset again, or pass --allow-missing "
+                        f"(data.allow_missing) to use the {complete} complete ones.")
+    log.warning("%s. Using the %d complete ones (--allow-missing).", what, complete)
+    return set(wrong)
+
+
+def _few(items: list) -> str:
+    return ", ".join(map(str, items[:5])) + (f" and {len(items) - 5} more" if len(items) > 5
+                                             else "")
 
 
 def _task_names(path: Path) -> dict[int, str]:
@@ -301,9 +427,12 @@ def _fixed_list(values: np.ndarray) -> pa.FixedSizeListArray:
 def _read_info(path: Path) -> dict[str, object]:
     info_path = path / "meta" / "info.json"
     try:
-        return json.loads(info_path.read_text())
+        info = json.loads(info_path.read_text())
     except json.JSONDecodeError as exc:
         raise DataError(f"{info_path}: not valid JSON ({exc}).") from exc
+    if not isinstance(info, dict):
+        raise DataError(f"{info_path}: expected a JSON object, got {type(info).__name__}.")
+    return info
 
 
 def _concat_dims(parts: list[np.ndarray], files: list[Path], key: str) -> np.ndarray:

@@ -32,6 +32,16 @@ def read_replay_buffer(path: Path, action_key: str | None, obs_key: str | None =
         root = zarr.open_group(store, mode="r")
     except Exception as exc:  # zarr raises several types for a non-zarr folder
         raise DataError(f"{path}: not a readable zarr group ({exc}).") from exc
+    try:
+        return _read_episodes(path, root, key, obs_key), key
+    except DataError:
+        raise
+    except Exception as exc:  # zarr parses array metadata lazily, on first access
+        raise _unreadable(path, "an array", exc) from None
+
+
+def _read_episodes(path: Path, root: zarr.Group, key: str, obs_key: str | None
+                   ) -> list[RawEpisode]:
     data = root.get("data")
     for wanted in (key, obs_key):
         if wanted and (data is None or wanted not in data):
@@ -40,18 +50,38 @@ def read_replay_buffer(path: Path, action_key: str | None, obs_key: str | None =
                             "Pass --action-key / --obs-key with one of them.")
     if "meta" not in root or "episode_ends" not in root["meta"]:
         raise DataError(f"{path}: no 'meta/episode_ends' array; cannot tell episodes apart.")
-    actions = np.asarray(data[key][...])
-    ends = np.asarray(root["meta"]["episode_ends"][...], dtype=np.int64)
+    actions = _read_array(path, data, key, "data")
+    ends = _read_array(path, root["meta"], "episode_ends", "meta").astype(np.int64)
     if len(ends) and (np.any(np.diff(ends) <= 0) or ends[0] <= 0 or ends[-1] != len(actions)):
         raise DataError(f"{path}: meta/episode_ends must be increasing and end at "
                         f"len(data/{key}) = {len(actions)}; it ends at "
                         f"{int(ends[-1]) if len(ends) else None}.")
-    obs = np.asarray(data[obs_key][...]) if obs_key else None
+    obs = _read_array(path, data, obs_key, "data") if obs_key else None
     starts = np.r_[0, ends[:-1]]
-    episodes = [RawEpisode(f"{path}#episode_{i}", actions[s:e], None,
-                           None if obs is None else obs[s:e])
-                for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
-    return episodes, key
+    return [RawEpisode(f"{path}#episode_{i}", actions[s:e], None,
+                       None if obs is None else obs[s:e])
+            for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
+
+
+def _unreadable(path: Path, what: str, exc: Exception) -> DataError:
+    if "pickle" in str(exc) or "|O" in str(exc):
+        return DataError(f"{path}: {what} holds Python objects (the pickle codec); ate reads "
+                         "numeric arrays only and never unpickles: rewrite it as a float "
+                         "array.")
+    return DataError(f"{path}: {what} cannot be read ({exc}).")
+
+
+def _read_array(path: Path, group: zarr.Group, name: str, where: str) -> np.ndarray:
+    """``group[name]`` as a numeric numpy array; object arrays (the pickle codec) are refused
+    before anything is decoded, and zarr's own errors become one line."""
+    try:
+        values = np.asarray(group[name][...])
+    except Exception as exc:  # zarr raises several types for arrays it cannot decode
+        raise _unreadable(path, f"{where}/{name}", exc) from None
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
+        raise DataError(f"{path}: {where}/{name} has dtype {values.dtype}, not numbers; "
+                        "rewrite it as a float array.")
+    return values
 
 
 def write_replay_buffer(out: Path, episodes: list[np.ndarray], action_key: str = "action",

@@ -1,0 +1,39 @@
+"""--resume applies the settings that are safe to change mid-run, records them in the run's
+history, and refuses every other flag by name."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from ate.cli import main
+from ate.config import save_yaml
+
+from .align_helpers import make_robots, tiny_config
+
+
+def test_resume_applies_safe_overrides_and_refuses_the_rest(tmp_path, capsys) -> None:
+    pre, tgt = make_robots(tmp_path, episodes=4)
+    save_yaml(tiny_config(pre, tgt, epochs=50, max_steps=4, device="cpu"), tmp_path / "t.yaml")
+    run = tmp_path / "run"
+    assert main(["align", "pretrain", "--config", str(tmp_path / "t.yaml"), "--out", str(run)]
+                ) == 0
+    capsys.readouterr()
+    assert main(["align", "pretrain", "--resume", str(run), "--model.latent-dim", "4",
+                 "--optim.lr", "0.002"]) == 2
+    err = capsys.readouterr().err
+    assert "model.latent_dim cannot change" in err and err.count("\n") == 1
+    assert "optim.lr," not in err.split("cannot change")[0]  # only the refused field named
+    assert main(["align", "pretrain", "--resume", str(run), "--optim.lr", "0.002",
+                 "--optim.grad-clip", "1.0", "--train.max-steps", "6"]) == 0
+    assert "finished at step 6/6" in capsys.readouterr().out
+    meta = json.loads((run / "last/config.json").read_text())
+    assert meta["align"]["optim"]["lr"] == 0.002 and meta["align"]["optim"]["grad_clip"] == 1.0
+    assert meta["history"] == [{"step": 4, "changed": {
+        "optim.grad_clip": [None, 1.0], "optim.lr": [0.001, 0.002], "train.max_steps": [4, 6]}}]
+    state = torch.load(run / "last/trainer_state.pt", weights_only=True)
+    assert state["scheduler"]["base_lrs"] == [0.002]
+    # a resume without overrides keeps the history as it is
+    assert main(["align", "pretrain", "--resume", str(run)]) == 0
+    assert json.loads((run / "last/config.json").read_text())["history"] == meta["history"]
