@@ -39,12 +39,16 @@ def exclusive(folder: Path, what: str) -> Iterator[None]:
     killed or not: a killed run never blocks the folder, and rerunning resumes. The file
     names the holder (pid and command line) while it runs and is emptied on a clean exit,
     so a line left in it is the mark of a holder that was killed: it is logged and taken
-    over.
+    over. Under torchrun only rank 0 takes it, for the whole job.
 
     Raises:
         ConfigError: another process (or another open of the lock here) holds the folder,
             or the folder cannot be created or written.
     """
+    if int(os.environ.get("RANK", "0")) != 0:
+        # a torchrun job writes one folder from all its processes: rank 0 holds it for them
+        yield
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle = (folder / LOCK_FILE).open("a+")
