@@ -60,17 +60,26 @@ def convert(demos: Path, out: Path) -> Path:
 
 
 def train(out: Path, args: list[str]) -> Path:
-    """``lerobot-train`` into ``out`` (once); its last checkpoint's pretrained_model."""
+    """``lerobot-train`` into ``out`` (once); its last checkpoint's pretrained_model. A run
+    killed after a checkpoint continues from it (LeRobot's own ``--resume``: weights,
+    optimiser, scheduler and step); ``wall_s.json`` sums the segments that finished."""
     done = out / "checkpoints" / "last" / "pretrained_model"
-    if done.exists():
+    if (out / "wall_s.json").exists():
         return done
-    shutil.rmtree(out, ignore_errors=True)
+    exe = str(Path(sys.executable).with_name("lerobot-train"))
+    if (done / "train_config.json").exists():
+        command = [exe, f"--config_path={done / 'train_config.json'}", "--resume=true"]
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        command = [exe, *args, f"--output_dir={out}", "--num_workers=0",
+                   "--wandb.enable=false", "--log_freq=100"]
+    segments = out / "segments.json"
     tic = time.perf_counter()
-    command = [str(Path(sys.executable).with_name("lerobot-train")), *args,
-               f"--output_dir={out}", "--num_workers=0", "--wandb.enable=false",
-               "--log_freq=100"]
     subprocess.run(command, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    (out / "wall_s.json").write_text(json.dumps(time.perf_counter() - tic))
+    spent = [*json.loads(segments.read_text()), time.perf_counter() - tic] if \
+        segments.exists() else [time.perf_counter() - tic]
+    segments.write_text(json.dumps(spent))
+    (out / "wall_s.json").write_text(json.dumps(sum(spent)))
     return done
 
 
@@ -113,7 +122,8 @@ def main() -> None:
     base = train(out / "pretrain", ["--dataset.repo_id=local/pretrain",
                                     f"--dataset.root={pretrain}", "--policy.type=diffusion",
                                     *POLICY, f"--steps={args.pretrain_steps}",
-                                    "--batch_size=64", f"--save_freq={args.pretrain_steps}"])
+                                    "--batch_size=64",
+                                    f"--save_freq={min(500, args.pretrain_steps)}"])
     results: dict[str, dict[int, list[np.ndarray]]] = {"direct": {}, "ate": {}}
     for seed in args.seeds:
         subset = convert(mw / "data" / "target" / f"n{args.n}-s{seed}",
