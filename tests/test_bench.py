@@ -69,6 +69,20 @@ def test_suite_config_is_validated() -> None:
     assert q.target_tasks == SuiteConfig().target_tasks[:1] and q.demos == (2,)
 
 
+def test_the_end_effector_suite_is_selected_and_set_on_the_command_line() -> None:
+    from ate.config import parse_cli
+
+    cfg = parse_cli(BenchConfig, ["--suite", "robosuite-eef", "--robosuite-eef.target-robots",
+                                  "Kinova3", "--robosuite-eef.demos", "5"], "ate bench")
+    (suite,) = cfg.selected()
+    assert suite.suite == "robosuite-eef" and suite.target_robots == ("Kinova3",)
+    assert suite.demos == (5,) and suite.pretrain_robots == cfg.robosuite.pretrain_robots
+    assert cfg.robosuite.target_robots == ("UR5e",)  # the joint-space suite is untouched
+    assert [s.suite for s in BenchConfig(suite="all").selected()] == ["metaworld", "robosuite"]
+    with pytest.raises(ConfigError, match="robots"):
+        SuiteConfig(suite="robosuite-eef", pretrain_tasks=("Lift",), target_tasks=("Lift",))
+
+
 def test_subsets_are_seeded_and_shared(tmp_path) -> None:
     for task in ("a", "b"):
         (tmp_path / "pool" / task).mkdir(parents=True)

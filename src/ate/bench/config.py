@@ -39,7 +39,8 @@ class SuiteConfig:
     """One benchmark suite: what is pre-trained on, what is adapted to, how it is scored.
 
     Attributes:
-        suite: simulator.
+        suite: ``metaworld``, ``robosuite`` (joint-position actions) or ``robosuite-eef``
+            (end-effector actions).
         pretrain_tasks / pretrain_robots: the pre-training corpus (robots: robosuite only).
         target_tasks / target_robots: the held-out side; one multi-task policy is fine-tuned
             per (arm, N, seed) on N demos of every target (task, robot).
@@ -87,7 +88,7 @@ class SuiteConfig:
             VAEs are shared with the untagged suite in the same ``out``.
     """
 
-    suite: Literal["metaworld", "robosuite"] = "metaworld"
+    suite: Literal["metaworld", "robosuite", "robosuite-eef"] = "metaworld"
     pretrain_tasks: tuple[str, ...] = ML45_TRAIN
     pretrain_robots: tuple[str, ...] = ()
     target_tasks: tuple[str, ...] = ML45_TEST
@@ -125,7 +126,8 @@ class SuiteConfig:
     def __post_init__(self) -> None:
         if not self.target_tasks or not self.pretrain_tasks:
             raise ConfigError("a suite needs pretrain_tasks and target_tasks.")
-        if self.suite == "robosuite" and not (self.pretrain_robots and self.target_robots):
+        if self.suite.startswith("robosuite") and not (self.pretrain_robots
+                                                       and self.target_robots):
             raise ConfigError("robosuite suites need pretrain_robots and target_robots.")
         if not self.demos or min(self.demos) < 1:
             raise ConfigError("demos must hold positive demo counts, e.g. (5, 10, 25).")
@@ -166,26 +168,36 @@ def robosuite_default() -> SuiteConfig:
         target_robots=("UR5e",), pretrain_episodes=40, max_steps=None)
 
 
+def robosuite_eef_default() -> SuiteConfig:
+    """Cross-embodiment where actions share their meaning: the same four 7-DoF arms and
+    tasks, every arm commanding its end effector through OSC_POSE (7-d deltas + gripper on
+    every arm), adapted to UR5e (or, as a config value, Kinova3)."""
+    return replace(robosuite_default(), suite="robosuite-eef")
+
+
 @dataclass
 class BenchConfig:
     """``ate bench``: which suites run, and each suite's settings.
 
     Attributes:
-        suite: ``metaworld``, ``robosuite`` or ``all``.
+        suite: ``metaworld``, ``robosuite``, ``robosuite-eef`` or ``all`` (the first two).
         metaworld: the cross-task suite.
-        robosuite: the cross-embodiment suite.
+        robosuite: the cross-embodiment suite, joint-position actions.
+        robosuite_eef: the cross-embodiment suite, end-effector actions
+            (``--robosuite-eef.*`` on the command line).
         out: working folder: demos, cached pre-training, every run, results.md/json, plots.
     """
 
-    suite: Literal["metaworld", "robosuite", "all"] = "metaworld"
+    suite: Literal["metaworld", "robosuite", "robosuite-eef", "all"] = "metaworld"
     metaworld: SuiteConfig = field(default_factory=SuiteConfig)
     robosuite: SuiteConfig = field(default_factory=robosuite_default)
+    robosuite_eef: SuiteConfig = field(default_factory=robosuite_eef_default)
     out: str = "runs/bench"
 
     def selected(self) -> list[SuiteConfig]:
         """The suites this run covers."""
         names = ("metaworld", "robosuite") if self.suite == "all" else (self.suite,)
-        return [getattr(self, n) for n in names]
+        return [getattr(self, n.replace("-", "_")) for n in names]
 
 
 def quick(config: SuiteConfig) -> SuiteConfig:

@@ -37,5 +37,6 @@ def bench(config: BenchConfig, quick_run: bool = False) -> list[SuiteRun]:
 def bench_command(config: BenchConfig, quick: bool = False) -> None:
     """Run the benchmark suites of BENCHMARKS.md: demos, cached pre-training, Align, the five
     fine-tuning arms for every N and seed, evaluation; results.md, results.json and plots in
-    --out (resumable). --suite metaworld|robosuite|all; --quick for a tiny smoke run."""
+    --out (resumable). --suite metaworld|robosuite|robosuite-eef|all (all: the first two);
+    --quick for a tiny smoke run."""
     bench(config, quick_run=quick)

@@ -156,7 +156,7 @@ def write_dataset(episodes: Episodes, out: Path, to: Literal["hdf5", "lerobot"],
 
 def data_generate(
     out: str,
-    suite: Literal["metaworld", "robosuite"] = "metaworld",
+    suite: Literal["metaworld", "robosuite", "robosuite-eef"] = "metaworld",
     tasks: tuple[str, ...] = ("reach-v3", "push-v3"),
     robots: tuple[str, ...] = (),
     episodes: int = 10,
@@ -174,7 +174,8 @@ def data_generate(
 
     Args:
         out: output folder; episodes already there are kept and counted.
-        suite: simulator suite.
+        suite: simulator suite; ``robosuite`` records joint-position labels,
+            ``robosuite-eef`` the expert's end-effector (OSC_POSE) commands.
         tasks: task names (Meta-World: reach-v3, push-v3, ...; robosuite: Lift, Stack).
         robots: robosuite arms (Panda, Sawyer, IIWA, Jaco, Kinova3, XArm7, UR5e).
         episodes: successful demos per task (and robot).
@@ -182,7 +183,7 @@ def data_generate(
         workers: (task, robot) jobs generated in parallel processes.
         format: hdf5 (one file per episode) or lerobot (converted at the end).
     """
-    if suite == "robosuite" and not robots:
+    if suite.startswith("robosuite") and not robots:
         raise ConfigError("robosuite needs --robots (e.g. --robots Panda UR5e).")
     with exclusive(Path(out), "ate data generate"):
         _generate(Path(out), suite, tasks, robots, episodes, seed, workers, format)

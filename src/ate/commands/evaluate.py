@@ -19,7 +19,7 @@ from ate.sim.video import record_rollouts
 
 def evaluate_policy(
     policy: str,
-    suite: Literal["metaworld", "robosuite"] = "metaworld",
+    suite: Literal["metaworld", "robosuite", "robosuite-eef"] = "metaworld",
     tasks: tuple[str, ...] = ("reach-v3",),
     robots: tuple[str, ...] = (),
     episodes: int = 50,
@@ -35,7 +35,8 @@ def evaluate_policy(
 
     Args:
         policy: a policy run folder (its best/) or checkpoint folder.
-        suite: simulator suite (the `sim` extra).
+        suite: simulator suite (the `sim` extra); a policy trained on ``robosuite-eef``
+            demos is evaluated on ``robosuite-eef`` (the controller its actions command).
         tasks: task names.
         robots: robosuite arms (each task is evaluated on each).
         episodes: evaluation episodes per task.

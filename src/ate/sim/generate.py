@@ -26,6 +26,8 @@ from ate.sim.parallel import map_processes
 log = logging.getLogger(__name__)
 
 EVAL_SEED_BASE = 10**9
+# robosuite-eef: the robosuite tasks with end-effector (OSC_POSE) actions instead of joints
+SUITES = ("metaworld", "robosuite", "robosuite-eef")
 
 
 @dataclass
@@ -46,7 +48,8 @@ class TaskReport:
 
 
 def make_env(suite: str, task: str, robot: str | None = None) -> RolloutEnv:
-    """The wrapper of ``suite`` for ``task`` (and ``robot``, for robosuite)."""
+    """The wrapper of ``suite`` for ``task`` (and ``robot``, for the robosuite suites:
+    ``robosuite`` acts in joint space, ``robosuite-eef`` in end-effector space)."""
     try:
         import mujoco  # noqa: F401
     except (ImportError, AttributeError, RuntimeError) as exc:  # a GL backend that is absent
@@ -58,11 +61,12 @@ def make_env(suite: str, task: str, robot: str | None = None) -> RolloutEnv:
         from ate.sim.metaworld_env import MetaWorldEnv
 
         return MetaWorldEnv(task)
-    if suite == "robosuite":
+    if suite in ("robosuite", "robosuite-eef"):
         from ate.sim.robosuite_env import RobosuiteEnv
 
-        return RobosuiteEnv(task, robot or "Panda")
-    raise ConfigError(f"suite {suite!r} unknown; available: metaworld, robosuite")
+        space = "eef" if suite == "robosuite-eef" else "joint"
+        return RobosuiteEnv(task, robot or "Panda", action_space=space)
+    raise ConfigError(f"suite {suite!r} unknown; available: {', '.join(SUITES)}")
 
 
 def generate_task(suite: str, task: str, task_index: int, episodes: int, out: Path,

@@ -1,12 +1,18 @@
 """robosuite tasks (Lift, Stack) on any of its offline arms, behind the ``RolloutEnv``
 interface, headless and state-only.
 
-Policies act in absolute joint space: an action is ``[q_target (dof), gripper]`` for a
-JOINT_POSITION controller with ``input_type="absolute"``. The scripted experts act through an
-OSC_POSE controller in a second, identical scene; their demos are labelled with the joint
-positions reached after each step, ``[q_{t+1}, gripper_command]``, the label that replays on
-every arm (open-loop deltas do not), and a demo is kept only if that label replays to success
-in the joint-space scene.
+Two action spaces (``action_space``):
+- ``joint`` (suite ``robosuite``): an action is ``[q_target (dof), gripper]`` for a
+  JOINT_POSITION controller with ``input_type="absolute"``. The scripted experts act through
+  an OSC_POSE controller in a second, identical scene; their demos are labelled with the joint
+  positions reached after each step, ``[q_{t+1}, gripper_command]``, and a demo is kept only
+  if that label replays to success in the joint-space scene. An angle means something else
+  on each arm, so these labels share no meaning across arms.
+- ``eef`` (suite ``robosuite-eef``): an action is the OSC_POSE command the expert issues,
+  ``[delta position (3), delta axis-angle (3), gripper]`` in the controller's input range
+  [-1, 1] (0.05 m and 0.5 rad per step at full scale), the same 7 numbers on every arm; the
+  policy drives the same OSC_POSE controller, and a demo is kept only if its commands replay
+  to success open loop.
 
 Observations are embodiment-agnostic and 38-d: joint positions (padded to 7), end-effector
 position (3) and quaternion (4), the last gripper command (1), and the task's object state
@@ -29,6 +35,7 @@ TASKS = ("Lift", "Stack")
 # Default step limits at 20 Hz control, used by `ate eval` and the bench when none is set.
 HORIZON = {"Lift": 250, "Stack": 400}
 ROBOTS = ("Panda", "Sawyer", "IIWA", "Jaco", "Kinova3", "XArm7", "UR5e")
+ACTION_SPACES = ("joint", "eef")
 OBS_DIM = 38
 _JOINTS, _OBJECT = 7, 23
 # (half-width of the x/y placement square, minimum distance between cubes) in metres
@@ -65,24 +72,32 @@ class RobosuiteEnv:
         task: ``Lift`` or ``Stack``.
         robot: an arm of ``ROBOTS``.
         max_steps: step limit (20 Hz control).
+        action_space: ``joint`` (absolute joint targets + gripper, dof + 1 dims) or ``eef``
+            (OSC_POSE end-effector deltas + gripper, 7 dims on every arm).
     """
 
     obs_dim = OBS_DIM
 
-    def __init__(self, task: str, robot: str, max_steps: int | None = None) -> None:
+    def __init__(self, task: str, robot: str, max_steps: int | None = None,
+                 action_space: str = "joint") -> None:
+        if action_space not in ACTION_SPACES:
+            raise ConfigError(f"action_space '{action_space}' unknown; use one of "
+                              f"{ACTION_SPACES}.")
         if task not in TASKS:
             raise ConfigError(f"robosuite task '{task}' has no scripted expert here; use one "
                               f"of {TASKS}.")
         if robot not in ROBOTS:
             raise ConfigError(f"robot '{robot}' is not one of the arms that load offline: "
                               f"{ROBOTS}.")
-        self.task, self.robot = task, robot
+        self.task, self.robot, self.action_space = task, robot, action_space
         self.max_steps = max_steps or HORIZON[task]
         self._scenes: dict[str, object] = {}
         self._env = None
         self._steps, self._gripper = 0, -1.0
         self._camera = Camera("frontview")
-        self.action_dim = self._scene("joint").action_dim
+        # the scene the policy acts in: its controller reads the action space's commands
+        self._acting = "joint" if action_space == "joint" else "osc"
+        self.action_dim = self._scene(self._acting).action_dim
 
     def _scene(self, controller: str):
         if controller not in self._scenes:
@@ -91,7 +106,7 @@ class RobosuiteEnv:
 
     # -- RolloutEnv -------------------------------------------------------------------------
     def reset(self, seed: int) -> np.ndarray:
-        self._env = self._scene("joint")
+        self._env = self._scene(self._acting)
         return self._reset(self._env, seed)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, bool, bool]:
@@ -119,9 +134,10 @@ class RobosuiteEnv:
         return ScriptedExpert(self.task, self.robot)
 
     def demonstrate(self, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Expert episode in the OSC scene, labelled ``[q_{t+1}, gripper]``, held for 15
-        steps past the first success; it counts as a success only when those labels also
-        succeed in the joint-space scene."""
+        """Expert episode in the OSC scene, held for 15 steps past the first success,
+        labelled ``[q_{t+1}, gripper]`` (``joint``) or with the expert's own OSC commands
+        (``eef``); it counts as a success only when those labels, replayed open loop in the
+        scene the policy acts in, succeed too."""
         env = self._scene("osc")
         obs = self._reset(env, seed)
         expert = self.expert()
@@ -132,7 +148,8 @@ class RobosuiteEnv:
             self._gripper = float(action[-1])
             raw, _, _, _ = env.step(action)
             obs = self._observe(raw)
-            labels.append(np.concatenate([raw["robot0_joint_pos"], [action[-1]]]))
+            labels.append(np.concatenate([raw["robot0_joint_pos"], [action[-1]]])
+                          if self.action_space == "joint" else np.asarray(action))
             hold -= bool(env._check_success()) or hold < 15
             if hold == 0:
                 break
