@@ -8,7 +8,6 @@ asked again (receding horizon, as Diffusion Policy). Evaluation seeds start at
 
 from __future__ import annotations
 
-import gc
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,8 @@ from ate.bench.stats import success_interval
 from ate.errors import ConfigError
 from ate.policies import GenerativePolicy
 from ate.sim.env import RolloutEnv
-from ate.sim.generate import EVAL_SEED_BASE, make_env
+from ate.sim.env_pool import environments
+from ate.sim.generate import EVAL_SEED_BASE
 from ate.sim.parallel import map_processes
 
 
@@ -136,20 +136,9 @@ def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute
             raise ConfigError(f"{units_from} places its actions in other slots than "
                               f"{policy_dir}; its units cannot be borrowed.")
         policy.normalizer, policy.obs_normalizer = units.normalizer, units.obs_normalizer
-    envs = []
-    for _ in range(max(1, min(batch, episodes))):
-        env = make_env(suite, task, robot)
-        if max_steps:
-            env.max_steps = max_steps
-        envs.append(env)
-    _check_fits(policy, envs[0], policy_dir, suite)
+    envs = environments(suite, task, robot, max(1, min(batch, episodes)), max_steps)
     seeds = [first_seed + i for i in range(episodes)]
     outcomes = run_episodes(envs, policy, task_id, seeds, execute)
-    # simulators sit in reference cycles, and the collector does not see the size of the
-    # mujoco buffers they hold (170 MB per robosuite env): collect now, or a process that
-    # evaluates job after job grows by gigabytes
-    envs.clear()
-    gc.collect()
     return TaskResult(task, sum(outcomes), episodes, robot or "", outcomes, seeds)
 
 

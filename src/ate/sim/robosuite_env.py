@@ -36,6 +36,10 @@ TASKS = ("Lift", "Stack")
 HORIZON = {"Lift": 250, "Stack": 400}
 ROBOTS = ("Panda", "Sawyer", "IIWA", "Jaco", "Kinova3", "XArm7", "UR5e")
 ACTION_SPACES = ("joint", "eef")
+# robosuite draws model-level randomness when a scene is built (Lift's cube: 2.0-2.2 cm
+# half-extent) from an RNG seeded by `seed`, fresh OS entropy when None: every scene would get
+# its own cube, so an episode would depend on which process built its scene, not on its seed
+MODEL_SEED = 0
 OBS_DIM = 38
 _JOINTS, _OBJECT = 7, 23
 # (half-width of the x/y placement square, minimum distance between cubes) in metres
@@ -62,7 +66,7 @@ def _make(task: str, robot: str, controller: str):
         task, robots=robot, controller_configs=config, has_renderer=False,
         has_offscreen_renderer=False, use_camera_obs=False, control_freq=20,
         horizon=10_000, ignore_done=True, hard_reset=False, initialization_noise=None,
-        reward_shaping=False)
+        reward_shaping=False, seed=MODEL_SEED)
 
 
 class RobosuiteEnv:
