@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every evidence run that docs/results.md still lacks, one after the other. Each resumes
+# where it stopped, so after an interruption run this again. Environments (once):
+#   python -m venv .venv && .venv/bin/pip install torch==2.13.0 \
+#     && .venv/bin/pip install -e ".[robosuite]"             # robosuite pins numpy < 2
+#   bash plugins/lerobot_policy_ate/run_tests.sh             # creates .venv-lerobot
+#   pip install torch==2.13.0 && pip install -e ".[metaworld]"
+#   bash docs/results/queue.sh >> logs/queue.log 2>&1
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=1
+# Steer as released, robosuite (the Meta-World half is in docs/results.md)
+PATH=$PWD/.venv/bin:$PATH bash docs/results/release.sh robosuite
+# LeRobot's own Diffusion Policy, direct and with the plugin's Steer (Meta-World N = 5)
+HF_HUB_OFFLINE=1 .venv-lerobot/bin/python docs/results/lerobot_metaworld.py runs/bench-mw \
+  --out runs/lerobot-mw
+# the paper's regime: long fine-tuning, retention, the x0 family, the release's Align
+bash docs/results/paper-regime.sh
+# cross-embodiment with end-effector actions (does pre-training transfer there?)
+PATH=$PWD/.venv/bin:$PATH ate bench --suite robosuite-eef --out runs/bench-eef
