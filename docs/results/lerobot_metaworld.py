@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pretrain-steps", type=int, default=3000)
+    parser.add_argument("--save-every", type=int, default=500,
+                        help="pre-training checkpoint cadence (a killed run resumes there)")
     parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--lam", type=float, default=2.0)
@@ -123,7 +125,7 @@ def main() -> None:
                                     f"--dataset.root={pretrain}", "--policy.type=diffusion",
                                     *POLICY, f"--steps={args.pretrain_steps}",
                                     "--batch_size=64",
-                                    f"--save_freq={min(500, args.pretrain_steps)}"])
+                                    f"--save_freq={min(args.save_every, args.pretrain_steps)}"])
     results: dict[str, dict[int, list[np.ndarray]]] = {"direct": {}, "ate": {}}
     for seed in args.seeds:
         subset = convert(mw / "data" / "target" / f"n{args.n}-s{seed}",
