@@ -89,15 +89,14 @@ def evaluate(policy: Path, out: Path, episodes: int) -> dict:
         return json.loads(out.read_text())
     from lerobot_policy_ate.actor import LeRobotActor
 
-    from ate.bench.rollout import make_env, run_episodes
+    from ate.bench.rollout import run_episodes
+    from ate.sim.env_pool import environments
     from ate.sim.generate import EVAL_SEED_BASE
 
     actor = LeRobotActor(policy, TASKS)
     tic, evals = time.perf_counter(), []
     for task in ML45_TEST:
-        envs = [make_env("metaworld", task) for _ in range(10)]
-        for env in envs:
-            env.max_steps = 200
+        envs = environments("metaworld", task, None, 10, max_steps=200)
         seeds = [EVAL_SEED_BASE + i for i in range(episodes)]
         evals.append({"task": task, "outcomes": run_episodes(envs, actor, TASKS.index(task),
                                                              seeds, execute=8)})
