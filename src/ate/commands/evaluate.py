@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ate.bench.rollout import evaluate
+from ate.bench.video import record_rollouts
 from ate.checkpoint import resolve_checkpoint
 from ate.errors import ConfigError, check_ranges
 from ate.folder_lock import exclusive
-from ate.sim.video import record_rollouts
 
 
 def evaluate_policy(

@@ -40,7 +40,7 @@ class RolloutEnv(Protocol):
     def render(self, width: int, height: int) -> np.ndarray:
         """The current state seen from the suite's overview camera: (height, width, 3)
         uint8. Needs a headless OpenGL (``MUJOCO_GL=egl`` or ``osmesa``) chosen before
-        mujoco is imported; ``ate.sim.video`` sets that up."""
+        mujoco is imported; ``ate.bench.video`` sets that up."""
         ...
 
     def close_camera(self) -> None:
