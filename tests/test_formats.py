@@ -192,6 +192,28 @@ def test_cli_convert_keeps_splits(rng, tmp_path, to) -> None:
         assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
+def test_cli_convert_never_mixes_two_writers(rng, tmp_path, monkeypatch, capsys) -> None:
+    """A second convert to the same --out that finishes after the first is refused, its
+    files removed, the first's dataset untouched; nothing half-written is ever at --out."""
+    import ate.commands.data as data_cmd
+    from ate.cli import main
+
+    write_hdf5_episodes(tmp_path / "src", random_episodes(rng, n=3))
+    write = data_cmd.write_dataset
+
+    def other_writer_finishes_first(episodes, out, to, **kw):
+        assert not (tmp_path / "dst").exists()  # ours is written beside --out
+        write(episodes, out, to, **kw)
+        write(episodes, tmp_path / "dst", "hdf5")  # the other process's, renamed first
+
+    monkeypatch.setattr(data_cmd, "write_dataset", other_writer_finishes_first)
+    assert main(["data", "convert", str(tmp_path / "src"), "--out", str(tmp_path / "dst"),
+                 "--to", "lerobot"]) == 2
+    assert "written by another process" in capsys.readouterr().err
+    assert load_episodes(tmp_path / "dst").format == "hdf5"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dst", "src"]
+
+
 def _with_obs(rng, n=4):
     arrays = random_episodes(rng, n=n, dim=3)
     obs = [rng.normal(size=(len(a), 5)).astype(np.float32) for a in arrays]

@@ -37,3 +37,10 @@ def test_resume_applies_safe_overrides_and_refuses_the_rest(tmp_path, capsys) ->
     # a resume without overrides keeps the history as it is
     assert main(["align", "pretrain", "--resume", str(run)]) == 0
     assert json.loads((run / "last/config.json").read_text())["history"] == meta["history"]
+    # a length below the step the run has reached cannot be resumed to: one line, nothing
+    # written
+    stamp = (run / "last/model.safetensors").stat().st_mtime_ns
+    assert main(["align", "pretrain", "--resume", str(run), "--train.max-steps", "3"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error:") and "at step 6, past the 3 steps" in last
+    assert (run / "last/model.safetensors").stat().st_mtime_ns == stamp

@@ -87,8 +87,10 @@ def align_report(
         out: report folder (default: beside stage 2, in report/).
     """
     folder = Path(out) if out else Path(stage2).parent / "report"
-    report = build_report(Path(stage1), Path(stage2), folder,
-                          single=Path(single_stage) if single_stage else None, target_path=data)
+    with exclusive(folder, "ate align report"):
+        report = build_report(Path(stage1), Path(stage2), folder,
+                              single=Path(single_stage) if single_stage else None,
+                              target_path=data)
     print_report(report)
 
 

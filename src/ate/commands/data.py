@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,17 @@ def data_convert(
     dest = Path(out)
     if dest.exists():
         raise DataError(f"{dest}: already exists; choose a new --out.")
-    write_dataset(episodes, dest, to, fps=fps)
+    # written beside it and renamed into place: a killed convert leaves no half dataset, and
+    # of two converts to one --out the second to finish is refused instead of mixing files
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_dataset(episodes, tmp, to, fps=fps)
+    try:
+        tmp.rename(dest)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"{dest}: written by another process meanwhile; choose a new --out "
+                        "(nothing of this run was kept).") from None
     print(f"wrote {len(episodes)} episodes ({episodes.num_steps} steps, D={episodes.dim}) "
           f"to {dest} as {to}")
 
@@ -233,12 +244,14 @@ def data_synth(
         to: hdf5 (release layout, key qpos) or lerobot (v3.0).
         seed: episode randomness; robot i's embodiment is fixed by i.
     """
-    for i, dim in enumerate(dims):
-        arrays = synthetic_episodes(episodes, dim, embodiment_seed=i, seed=seed + 1000 * i)
-        dest = Path(out) / f"d{dim}"
-        ep = Episodes.from_raw([RawEpisode(f"synthetic_{j}", a) for j, a in enumerate(arrays)])
-        write_dataset(ep, dest, to)
-        print(f"wrote {episodes} episodes of a {dim}-d robot to {dest} ({to})")
+    with exclusive(Path(out), "ate data synth"):
+        for i, dim in enumerate(dims):
+            arrays = synthetic_episodes(episodes, dim, embodiment_seed=i, seed=seed + 1000 * i)
+            dest = Path(out) / f"d{dim}"
+            ep = Episodes.from_raw([RawEpisode(f"synthetic_{j}", a)
+                                    for j, a in enumerate(arrays)])
+            write_dataset(ep, dest, to)
+            print(f"wrote {episodes} episodes of a {dim}-d robot to {dest} ({to})")
 
 
 def _fmt(x: float | None) -> str:

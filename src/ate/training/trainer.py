@@ -30,7 +30,7 @@ from ate.checkpoint import load_trainer_state, save_trainer_state, write_folder_
 from ate.config import diff_fields
 from ate.data.chunks import ChunkDataset
 from ate.data.prepare import PreparedChunks
-from ate.errors import ATEError
+from ate.errors import ATEError, ConfigError
 from ate.training.config import OptimConfig, TrainConfig
 from ate.training.sharding import shard_batch
 
@@ -134,6 +134,10 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_val = int(state["step"]), float(state["best_val"])
+        if self.step > self.total_steps:
+            raise ConfigError(f"{folder}: the run is at step {self.step}, past the "
+                              f"{self.total_steps} steps asked for now (train.max_steps / "
+                              "train.epochs); ask for more, or use its last/ as it is.")
         self.load_extra_state(state)
         if self.scheduler.base_lrs[0] != self.optim_cfg.lr:
             self._rebase_lr(self.optim_cfg.lr)
