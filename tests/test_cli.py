@@ -97,3 +97,18 @@ def test_prepare_yaml_config_with_overrides(rng, tmp_path, capsys) -> None:
     cfg.write_text("data:\n  chunk_len: 3\n")
     assert main(["data", "prepare", "--config", str(cfg)]) == 2
     assert "unknown field(s) ['chunk_len']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["finetune", "--data.chunk-lenght", "3"], "Perhaps you meant: --data.chunk-length"),
+    (["finetune", "--bogus"], "Unrecognized options: --bogus"),
+    (["eval"], "Missing from ate eval: --policy"),
+    (["data", "frob"], "Available subcommands: inspect, convert"),
+])
+def test_a_usage_error_is_one_line(argv, expected, capsys) -> None:
+    """tyro's boxes (unknown flag, missing flag, unknown subcommand) become one line, exit 2,
+    naming the fix and where the options are listed."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and expected in err
+    assert "--help` lists every option" in err and "╭" not in err

@@ -190,11 +190,16 @@ def _dispatch(args: list[str]) -> None:
         prog, target, rest = f"{prog} {rest[0]}", target[rest[0]], rest[1:]
     if isinstance(target, ConfigCommand):
         target(rest, prog)
-    elif isinstance(target, dict):
-        plain = {k: v for k, v in target.items() if not isinstance(v, ConfigCommand)}
-        tyro.extras.subcommand_cli_from_dict(plain, args=rest, prog=prog)
-    else:
-        tyro.cli(target, args=rest, prog=prog)
+        return
+    from ate.usage_errors import one_line_usage_errors
+
+    with one_line_usage_errors(prog) as parsed:
+        if isinstance(target, dict):
+            plain = {k: parsed(v) for k, v in target.items()
+                     if not isinstance(v, ConfigCommand)}
+            tyro.extras.subcommand_cli_from_dict(plain, args=rest, prog=prog)
+        else:
+            tyro.cli(parsed(target), args=rest, prog=prog)
 
 
 def _write_traceback() -> str:

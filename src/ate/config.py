@@ -6,10 +6,7 @@ The CLI (tyro) takes a loaded config as its default, so ``--config FILE`` then
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
-import sys
 import types
 import typing
 from collections.abc import Sequence
@@ -128,40 +125,14 @@ def parse_cli(cls: type[T], args: Sequence[str], prog: str) -> T:
     every other flag (``--data.chunk-length 32``) overrides one field.
 
     Raises:
-        ConfigError: bad YAML or values; tyro's own usage errors exit with code 2.
+        ConfigError: bad YAML or values, an unknown or missing flag (one line).
     """
+    from ate.usage_errors import one_line_usage_errors
+
     rest, path = _pop_config_flag(list(args))
     default = load_yaml(cls, path) if path else cls()
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            return tyro.cli(cls, default=default, args=rest, prog=prog)
-    except SystemExit:
-        message = _validation_message(captured.getvalue())
-        if message is None:  # a usage error: tyro's own box, as it drew it
-            sys.stderr.write(captured.getvalue())
-            raise
-        raise ConfigError(message) from None
-    finally:
-        if captured.getvalue() and not sys.exc_info()[0]:
-            sys.stderr.write(captured.getvalue())
-
-
-def _validation_message(text: str) -> str | None:
-    """The message of a config's own validation from tyro's "Value error" box (drawn with
-    box characters on a terminal, dashes elsewhere), as one line; None for other output."""
-    rows = [line.strip().strip("│|").strip() for line in text.strip().splitlines()]
-    if not rows or rows[0].strip("╭╮─ ") != "Value error":
-        return None
-    message = []
-    for row in rows[1:]:
-        rule = bool(row) and set(row) <= set("─-╰╯")
-        if (rule and message) or row.startswith("For full helptext"):
-            break
-        if row and not rule:
-            message.append(row)
-    text = " ".join(message)
-    return (text.split(": ", 1)[1] if text.startswith("Error parsing ") else text) or None
+    with one_line_usage_errors(prog):
+        return tyro.cli(cls, default=default, args=rest, prog=prog)
 
 
 def _pop_config_flag(args: list[str]) -> tuple[list[str], str | None]:

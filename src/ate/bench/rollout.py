@@ -137,6 +137,7 @@ def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute
                               f"{policy_dir}; its units cannot be borrowed.")
         policy.normalizer, policy.obs_normalizer = units.normalizer, units.obs_normalizer
     envs = environments(suite, task, robot, max(1, min(batch, episodes)), max_steps)
+    _check_fits(policy, envs[0], policy_dir, suite)
     seeds = [first_seed + i for i in range(episodes)]
     outcomes = run_episodes(envs, policy, task_id, seeds, execute)
     return TaskResult(task, sum(outcomes), episodes, robot or "", outcomes, seeds)
