@@ -8,13 +8,16 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ate"
 # lowest first; a package may import its own layer and those before it
-LAYERS = [{"errors", "config", "checkpoint", "folder_lock", "__init__", "__version__"},
+LAYERS = [{"errors", "config", "checkpoint", "folder_lock", "usage_errors", "__init__",
+           "__version__"},
           {"data"}, {"training"}, {"align"}, {"steer"}, {"policies"}, {"finetune"},
           {"sim"}, {"bench"}, {"commands", "cli", "__main__"}]
 
 
 def layer(name: str) -> int:
-    return next(i for i, members in enumerate(LAYERS) if name in members)
+    found = [i for i, members in enumerate(LAYERS) if name in members]
+    assert found, f"ate.{name} is in no layer: place it in LAYERS (and ARCHITECTURE.md)"
+    return found[0]
 
 
 def imported(path: Path) -> set[str]:
