@@ -14,7 +14,8 @@ def test_lerobot_policy_runs_meta_world_episodes_through_ate_rollout(tmp_path) -
     from lerobot.policies.factory import make_pre_post_processors
     from lerobot_policy_ate.actor import LeRobotActor
 
-    from ate.bench.rollout import make_env, run_episodes
+    from ate.bench.rollout import run_episodes
+    from ate.sim.generate import make_env
 
     tasks = ["reach-v3", "push-v3"]
     config = DiffusionConfig(
