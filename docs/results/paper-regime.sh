@@ -34,7 +34,7 @@ keep "$x0" release-lam2-x0 regime-x0-n5
 # weight, MMD against N(0, I), a wider VAE trained longer), at the longest length
 mw --out "$out" --metaworld.demos 5 --metaworld.lengths 300 10000 \
    --metaworld.arms direct ate_paper "${common[@]}" \
-   --metaworld.prior.kind release --metaworld.prior.noise True \
+   --metaworld.prior.kind release --metaworld.prior.noise \
    --metaworld.adapt.kl-direction release --metaworld.adapt.kl-weight 7.5e-5 \
    --metaworld.adapt.mmd-reference standard --metaworld.vae.latent-dim 128 \
    --metaworld.vae.hidden-dim 128 --metaworld.vae-pretrain-steps 4500 \
