@@ -55,11 +55,15 @@ def recover_folder(folder: Path) -> Path:
     return folder
 
 
+def has_last(run: Path) -> bool:
+    """Whether ``run`` holds a ``last/`` checkpoint (or the ``last.old`` a cut swap left)."""
+    return (run / "last").exists() or (run / "last.old").exists()
+
+
 def resolve_last(resume: Path) -> Path:
     """A run folder (holding ``last/``) or a ``last/`` folder itself -> the ``last/`` folder,
     restored from ``last.old`` when a crash cut its swap short."""
-    run_folder = (resume / "last").exists() or (resume / "last.old").exists()
-    return recover_folder(resume / "last" if run_folder else resume)
+    return recover_folder(resume / "last" if has_last(resume) else resume)
 
 
 def save_trainer_state(folder: Path, state: dict[str, Any]) -> None:

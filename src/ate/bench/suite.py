@@ -25,6 +25,7 @@ import numpy as np
 
 from ate.align.config import AlignConfig, PriorConfig
 from ate.bench.config import SuiteConfig
+from ate.checkpoint import has_last
 from ate.config import from_dict, to_dict
 from ate.data.config import DataConfig, SlotConfig
 from ate.errors import ConfigError, DataError
@@ -396,7 +397,7 @@ def align_stage1(config: SuiteConfig, pretrain: Path, out: Path) -> None:
 
 def interrupted(out: Path) -> Path | None:
     """``out`` when it holds the last checkpoint of an interrupted training, else None."""
-    return out if (out / "last").exists() or (out / "last.old").exists() else None
+    return out if has_last(out) else None
 
 
 def align_target(config: SuiteConfig, slots: SlotConfig, stage1: str, target: str, out: str

@@ -12,7 +12,7 @@ from ate.align.config import AlignConfig
 from ate.align.report import build_report
 from ate.align.stages import load_resume_config, run_adapt, run_pretrain, run_single_stage
 from ate.align.trainer import TrainResult
-from ate.checkpoint import resolve_last
+from ate.checkpoint import has_last, resolve_last
 from ate.commands.resume import merge_resume
 from ate.folder_lock import exclusive
 
@@ -62,8 +62,7 @@ def align_run(config: AlignConfig, resume: str | None = None, single_stage: bool
     with exclusive(root, "run"):
         for name, run in stages:
             folder = root / name
-            started = (folder / "last").exists() or (folder / "last.old").exists()
-            previous = resolve_last(folder) if resume and started else None
+            previous = resolve_last(folder) if resume and has_last(folder) else None
             _say(run(config, folder, resume=previous), name)
         report = build_report(root / "stage1", root / "stage2", root / "report",
                               single=root / "single" if single_stage else None)
