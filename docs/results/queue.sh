@@ -5,16 +5,20 @@
 #     && .venv/bin/pip install -e ".[robosuite]"             # robosuite pins numpy < 2
 #   bash plugins/lerobot_policy_ate/run_tests.sh             # creates .venv-lerobot
 #   pip install torch==2.13.0 && pip install -e ".[metaworld]"
+#   pip install --no-deps robosuite==1.5.2                   # robosuite-eef runs here
 #   bash docs/results/queue.sh >> logs/queue.log 2>&1
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1
 # Steer as released, robosuite (the Meta-World half is in docs/results.md)
 PATH=$PWD/.venv/bin:$PATH bash docs/results/release.sh robosuite
+# the runs below import ate from this checkout, not from wherever `pip install -e` points, so a
+# frozen worktree (git worktree add) keeps later commits out of a running measurement
+export PYTHONPATH=$PWD/src:$PWD/plugins/lerobot_policy_ate/src
 # LeRobot's own Diffusion Policy, direct and with the plugin's Steer (Meta-World N = 5)
 HF_HUB_OFFLINE=1 .venv-lerobot/bin/python docs/results/lerobot_metaworld.py runs/bench-mw \
   --out runs/lerobot-mw
 # the paper's regime: long fine-tuning, retention, the x0 family, the release's Align
 bash docs/results/paper-regime.sh
 # cross-embodiment with end-effector actions (does pre-training transfer there?)
-PATH=$PWD/.venv/bin:$PATH ate bench --suite robosuite-eef --out runs/bench-eef
+ate bench --suite robosuite-eef --out runs/bench-eef
