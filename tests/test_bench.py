@@ -197,6 +197,15 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert (runs / "ate_paper-lam1").is_dir() and not (runs / "direct-lam1").exists()
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
     assert (out / "results-lam1.md").is_file()
+    # a latent arm (beyond the paper) reads the ATE arm's stage-2 VAE and its prior
+    assert main(["bench", "--quick", "--out", str(out), "--metaworld.arms", "direct",
+                 "latent_manifold", "--metaworld.latent-loss.beta", "0.5",
+                 "--metaworld.tag", "m0.5"]) == 0
+    latent = json.loads((runs / "latent_manifold-m0.5" / "n2-s0" / "eval.json").read_text())
+    assert latent["run"]["latent_loss"]["kind"] == "manifold"
+    assert latent["run"]["latent_loss"]["beta"] == 0.5 and not latent["run"]["guidance_from"]
+    assert latent["run"]["latent_loss_from"] == jobs["ate_paper"]["run"]["guidance_from"]
+    assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
     # a moved bench folder keeps every finished job
     moved = tmp_path / "moved"
     shutil.copytree(out, moved)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from ate.align.prior import LatentPrior
 from ate.align.vae import ActionVAE, VAEConfig
 from ate.cli import main
 from ate.config import from_dict, load_yaml
@@ -43,10 +44,16 @@ def runs(request, tmp_path_factory):
     vae.save_pretrained(root / "stage2/best", {"slots": {"indices": [0, 1, 2, 3], "size": 4}})
     target = load_episodes(root / "tgt")
     Normalizer.fit(target.actions).save(root / "stage2/best/normalizer.json")
+    (root / "stage1").mkdir()
+    LatentPrior.fit("gaussian", torch.randn(64, 8, generator=torch.Generator().manual_seed(1)),
+                    torch.zeros(64, 8)).save(root / "stage1/prior.safetensors")
     assert main(["policy", "pretrain", "--data", str(root / "pre"), "--policy", request.param,
                  "--out", str(root / "pretrained"), *COMMON]) == 0
     for name, extra in (("direct", []), ("guided", ["--guidance", str(root / "stage2"),
-                                                      "--lam", "2", "--clamp", "0.1"])):
+                                                      "--lam", "2", "--clamp", "0.1"]),
+                        ("latent", ["--latent-loss-from", str(root / "stage2"),
+                                    "--latent-loss.kind", "manifold", "--beta", "1",
+                                    "--latent-loss.prior-from", str(root / "stage1")])):
         assert main(["finetune", "--policy", str(root / "pretrained"), "--data",
                      str(root / "tgt"), "--out", str(root / name), *COMMON, *extra]) == 0
     return root
@@ -59,7 +66,7 @@ def test_checkpoints_reload_to_the_trained_policy_in_memory(runs, tmp_path) -> N
 
     saved = json.loads((runs / "guided/last/config.json").read_text())["run"]
     config = from_dict(PolicyRunConfig, saved)
-    data, policy, guidance = _setup(config)
+    data, policy, guidance, _ = _setup(config)
     trainer = PolicyTrainer(policy, guidance, data, config, tmp_path / "run", "finetune")
     encoder = {k: v.clone() for k, v in guidance.encoder.state_dict().items()}
     optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
@@ -92,10 +99,12 @@ def test_checkpoints_reload_to_the_trained_policy_in_memory(runs, tmp_path) -> N
 
 def test_guided_run_differs_and_holds_no_encoder(runs) -> None:
     direct = load_file(str(runs / "direct/last/model.safetensors"))
-    guided = load_file(str(runs / "guided/last/model.safetensors"))
-    assert direct.keys() == guided.keys()
-    assert not any("encoder" in k or "dist_tokens" in k for k in guided)
-    assert any(not torch.equal(direct[k], guided[k]) for k in direct)
+    for name in ("guided", "latent"):
+        other = load_file(str(runs / name / "last/model.safetensors"))
+        assert direct.keys() == other.keys()
+        assert not any("encoder" in k or "dist_tokens" in k or "scale_trils" in k
+                       for k in other)
+        assert any(not torch.equal(direct[k], other[k]) for k in direct), name
     meta = json.loads((runs / "guided/last/config.json").read_text())
     assert meta["run"]["guidance"]["lam"] == 2.0 and meta["slots"]["size"] == 6
     shift = json.loads((runs / "guided/steer_shift.json").read_text())
@@ -129,11 +138,13 @@ def saved_tensors(run: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-@pytest.mark.parametrize("lam", ["fixed", "auto"])
+@pytest.mark.parametrize("lam", ["fixed", "auto", "latent"])
 def test_policy_training_resumes_bit_for_bit(runs, tmp_path, lam) -> None:
     """A run cut at step 2 and resumed saves exactly the tensors of an uninterrupted one,
-    with lambda calibrated by ``auto_fraction`` too (cut while it is still calibrating)."""
-    saved = json.loads((runs / "guided/last/config.json").read_text())["run"]
+    with lambda calibrated by ``auto_fraction`` too (cut while it is still calibrating), and
+    with the latent manifold term (its hinge recomputed on resume)."""
+    run = "latent" if lam == "latent" else "guided"
+    saved = json.loads((runs / run / "last/config.json").read_text())["run"]
     config = from_dict(PolicyRunConfig, saved)
     if lam == "auto":
         config = replace(config, guidance=replace(config.guidance, auto_fraction=0.05,

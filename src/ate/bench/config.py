@@ -13,9 +13,14 @@ from ate.align.config import AdaptConfig, ModelConfig, PriorConfig
 from ate.errors import ConfigError
 from ate.policies.config import PolicyConfig
 from ate.steer.guidance import GuidanceConfig
+from ate.steer.latent_loss import LatentLossConfig
 
-Arm = Literal["direct", "ate_paper", "ate_tilted", "single_stage", "scratch"]
+Arm = Literal["direct", "ate_paper", "ate_tilted", "single_stage", "scratch",
+              "latent_consistency", "latent_manifold"]
 ARMS: tuple[Arm, ...] = ("direct", "ate_paper", "ate_tilted", "single_stage", "scratch")
+# arms beyond the paper (run only when named in ``arms``): the plain loss plus a latent term
+# of ``ate.steer.latent_loss`` read through the same stage-2 VAE as ``ate_paper``
+LATENT_ARMS: tuple[Arm, ...] = ("latent_consistency", "latent_manifold")
 
 # Meta-World's ML45 split (metaworld.ML45): 45 train tasks, 5 held-out test tasks.
 ML45_TEST = ("bin-picking-v3", "box-close-v3", "hand-insert-v3", "door-lock-v3",
@@ -52,7 +57,7 @@ class SuiteConfig:
             on the full grid's subsets, not on 5 demos shared by every seed; at N = pool
             every seed gets all of them.
         seeds: training seeds (also choose the demo subsets).
-        arms: comparison arms (``ARMS``).
+        arms: comparison arms (default ``ARMS``; ``LATENT_ARMS`` when named).
         eval_episodes: evaluation episodes per target (task, robot); seeds from 1e9 up.
         eval_batch: environments stepped in lock step (one batched policy call per
             re-plan). Building an environment costs 0.3 s / 37 MB (Meta-World) and 1.9 s /
@@ -82,6 +87,8 @@ class SuiteConfig:
         adapt: stage 2's KL direction, MMD reference, initialisation and KL weight.
         guidance: Steer settings of the ATE arms (the tilted arm flips ``sign``); default
             the paper's setting in the authors' arithmetic (release preset, lambda 2).
+        latent_loss: the latent term of the ``latent_*`` arms (its ``kind`` is the arm's);
+            tag each strength (``--metaworld.latent-loss.beta 0.3 --metaworld.tag b0.3``).
         workers: processes for demo generation, fine-tuning and evaluation.
         tag: a name for a variant (e.g. ``lam0.5``): its arms train in ``runs/<arm>-<tag>``
             and its report is ``results-<tag>.md``, while demos, cached pre-training and the
@@ -120,6 +127,7 @@ class SuiteConfig:
     prior: PriorConfig = field(default_factory=PriorConfig)
     adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(kl_weight=1e-2))
     guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig.release(lam=2.0))
+    latent_loss: LatentLossConfig = field(default_factory=LatentLossConfig)
     workers: int = 2
     tag: str = ""
 

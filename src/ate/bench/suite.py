@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ate.align.config import AlignConfig, PriorConfig
-from ate.bench.config import SuiteConfig
+from ate.bench.config import LATENT_ARMS, SuiteConfig
 from ate.checkpoint import has_last
 from ate.config import from_dict, to_dict
 from ate.data.config import DataConfig, SlotConfig
@@ -41,12 +41,13 @@ GUIDED = ("ate_paper", "ate_tilted", "single_stage")
 
 
 def same_run(a: dict, b: dict) -> bool:
-    """Two fine-tuning configs train the same policy (guidance settings matter only when
-    guidance is used)."""
-    if a.get("guidance_from") or b.get("guidance_from"):
-        return a == b
-    return {k: v for k, v in a.items() if k != "guidance"} == {
-        k: v for k, v in b.items() if k != "guidance"}
+    """Two fine-tuning configs train the same policy (guidance and latent-term settings
+    matter only when used)."""
+    unused = {name for name, source in (("guidance", "guidance_from"),
+                                        ("latent_loss", "latent_loss_from"))
+              if not (a.get(source) or b.get(source))}
+    return ({k: v for k, v in a.items() if k not in unused}
+            == {k: v for k, v in b.items() if k not in unused})
 
 
 def current(run: dict) -> dict:
@@ -72,7 +73,8 @@ def portable(run: dict) -> dict:
 
     return {**run, "data": {**run["data"], "path": strip(run["data"]["path"])},
             "init_from": strip(run.get("init_from")),
-            "guidance_from": strip(run.get("guidance_from"))}
+            "guidance_from": strip(run.get("guidance_from")),
+            "latent_loss_from": strip(run.get("latent_loss_from"))}
 
 
 @dataclass
@@ -144,8 +146,9 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
         calls = [(config, slots, str(stage1), str(path), str(align_root / f"n{n}-s{s}"))
                  for (n, s), path in subsets.items()]
         _map(align_target, calls, config.workers)
-    # unguided arms do not depend on the guidance settings a variant changes: shared
-    arm_dir = {arm: f"{arm}-{config.tag}" if config.tag and arm in GUIDED else arm
+    # arms without a VAE do not depend on the settings a variant changes: shared
+    arm_dir = {arm: f"{arm}-{config.tag}" if config.tag and arm in GUIDED + LATENT_ARMS
+               else arm
                for arm in config.arms}
     chains = [(config, slots, arm, n, s, str(subsets[n, s]), str(pre_policy),
                str(align_root / f"n{n}-s{s}"),
@@ -475,6 +478,10 @@ def job_run(config: SuiteConfig, slots: SlotConfig, arm: str, seed: int, target:
         run = replace(run, guidance=replace(config.guidance, sign=sign),
                       guidance_from=str(Path(align) / ("single" if arm == "single_stage"
                                                        else "stage2")))
+    if arm in LATENT_ARMS:
+        kind = arm.removeprefix("latent_")
+        run = replace(run, latent_loss=replace(config.latent_loss, kind=kind),
+                      latent_loss_from=str(Path(align) / "stage2"))
     return run
 
 

@@ -18,6 +18,8 @@ def _run(config: PolicyRunConfig, resume: str | None, what: str) -> TrainResult:
         config = merge_resume(config, saved, Path(resume))
     if config.guidance_from:  # from the run's own config when resuming
         what += " with guidance"
+    if config.latent_loss_from:
+        what += f" with a latent {config.latent_loss.kind} term"
     out = last.parent if last else Path(config.out)
     with exclusive(out, "run"):
         result = train_policy(config, out, resume=last)
@@ -37,7 +39,8 @@ def policy_pretrain(config: PolicyRunConfig, resume: str | None = None) -> None:
 def finetune(config: PolicyRunConfig, resume: str | None = None) -> None:
     """Fine-tune a pre-trained policy (--policy DIR) on target demos; with --guidance DIR
     (a stage-2 `ate align` folder) the loss carries the Steer guidance, else it is direct
-    fine-tuning."""
+    fine-tuning; with --latent-loss-from DIR the loss also carries a latent term
+    (--latent-loss.kind consistency|manifold, --latent-loss.beta)."""
     if not config.init_from and not resume:
         print("note: no --policy given: training from scratch on the target demos")
     _run(config, resume, "fine-tuning")
@@ -48,5 +51,5 @@ ALIASES = {
     "finetune": {"--data": "--data.path", "--policy": "--init-from",
                  "--guidance": "--guidance-from", "--lam": "--guidance.lam",
                  "--clamp": "--guidance.clamp", "--sign": "--guidance.sign",
-                 "--preset": "--guidance.preset"},
+                 "--preset": "--guidance.preset", "--beta": "--latent-loss.beta"},
 }

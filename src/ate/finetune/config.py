@@ -8,6 +8,7 @@ from ate.data.config import DataConfig
 from ate.errors import ConfigError
 from ate.policies.config import PolicyConfig
 from ate.steer.guidance import GuidanceConfig
+from ate.steer.latent_loss import LatentLossConfig
 from ate.training.config import OptimConfig, TrainConfig
 
 
@@ -29,6 +30,11 @@ class PolicyRunConfig:
         train: run length and device.
         guidance: Steer settings, used when ``guidance_from`` is set.
         guidance_from: a stage-2 ``ate align`` folder; empty = direct fine-tuning.
+        latent_loss: a latent term added to the loss (``LatentLossConfig``: latent
+            consistency or the pre-training-manifold penalty), used when
+            ``latent_loss_from`` is set; with or without Steer.
+        latent_loss_from: the stage-2 ``ate align`` folder whose encoder the latent term
+            uses; empty = no latent term.
         init_from: a pre-trained policy folder to fine-tune; empty = train from scratch.
         task_features: a ``TaskFeatures`` file (text features of the task instructions).
             Pre-training with it conditions on a linear map of the features; fine-tuning
@@ -47,6 +53,8 @@ class PolicyRunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     guidance_from: str = ""
+    latent_loss: LatentLossConfig = field(default_factory=LatentLossConfig)
+    latent_loss_from: str = ""
     init_from: str = ""
     task_features: str = ""
     ema: bool = True
@@ -55,8 +63,9 @@ class PolicyRunConfig:
     out: str = "runs/policy"
 
     def __post_init__(self) -> None:
-        if self.data_extra and self.guidance_from:
+        if self.data_extra and (self.guidance_from or self.latent_loss_from):
             raise ConfigError(
-                "data_extra with guidance_from: Steer's guidance encodes the target robot's "
-                "chunks with its own VAE, so it cannot guide other robots' chunks. Fine-tune "
-                "with guidance on `data` alone, or co-train on data_extra without guidance.")
+                "data_extra with guidance_from or latent_loss_from: Steer's guidance and the "
+                "latent term encode the target robot's chunks with its own VAE, so they cannot "
+                "read other robots' chunks. Fine-tune with them on `data` alone, or co-train "
+                "on data_extra without them.")

@@ -21,6 +21,7 @@ from ate.errors import ConfigError, DataError
 from ate.finetune.config import PolicyRunConfig
 from ate.policies import DiffusionPolicy, FlowPolicy, GenerativePolicy, TaskFeatures
 from ate.steer.guidance import LatentGuidance, recorded_guidance
+from ate.steer.latent_loss import HINGE_CHUNKS, LatentLoss
 from ate.steer.shift import ShiftReport, measure_shift
 from ate.training.trainer import Trainer, TrainResult
 
@@ -28,18 +29,21 @@ log = logging.getLogger(__name__)
 
 
 class PolicyTrainer(Trainer):
-    """Trains a ``GenerativePolicy``; its loss is guided when ``guidance`` is given.
+    """Trains a ``GenerativePolicy``; its loss is guided when ``guidance`` is given and
+    carries a latent term when ``latent_loss`` is.
 
-    Validation always uses the plain loss, so runs with and without guidance compare.
+    Validation always uses the plain loss, so runs with and without either compare.
     """
 
     def __init__(self, policy: GenerativePolicy, guidance: LatentGuidance | None,
-                 data: PreparedChunks, config: PolicyRunConfig, out: Path, stage: str) -> None:
+                 data: PreparedChunks, config: PolicyRunConfig, out: Path, stage: str,
+                 latent_loss: LatentLoss | None = None) -> None:
         super().__init__(policy, data, config.optim, config.train, out, stage,
                          {"run": to_dict(config)})
-        self.policy, self.guidance = policy, guidance
-        if guidance is not None:
-            guidance.to(self.device)
+        self.policy, self.guidance, self.latent_loss = policy, guidance, latent_loss
+        for frozen in (guidance, latent_loss):
+            if frozen is not None:
+                frozen.to(self.device)
         self.ema = (EMAModel(policy.parameters(), decay=config.ema_max_decay,
                              use_ema_warmup=True, power=config.ema_power)
                     if config.ema else None)
@@ -85,12 +89,15 @@ class PolicyTrainer(Trainer):
     def terms(self, batch: dict[str, torch.Tensor], generator: torch.Generator,
               training: bool) -> dict[str, torch.Tensor]:
         guidance = self.guidance if training else None
+        latent = self.latent_loss if training else None
         policy = self.model if training else self.policy
-        terms = {"loss": policy(batch, guidance, generator)}
+        terms = {"loss": policy(batch, guidance, generator, latent)}
         if guidance is not None and guidance.last_stats is not None:
             stats = guidance.last_stats.summary()
             terms.update({k: torch.tensor(v) for k, v in stats.items()})
             terms["lambda"] = torch.tensor(float(guidance.lam))
+        if latent is not None:
+            terms.update({k: torch.tensor(v) for k, v in latent.last_stats.items()})
         return terms
 
     def write_model(self, folder: Path, meta: dict) -> None:
@@ -189,7 +196,7 @@ def _add_tasks(policy: GenerativePolicy, new: list[str], seed: int, task_feature
 
 
 def _setup(config: PolicyRunConfig
-           ) -> tuple[PreparedChunks, GenerativePolicy, LatentGuidance | None]:
+           ) -> tuple[PreparedChunks, GenerativePolicy, LatentGuidance | None, LatentLoss | None]:
     data = prepare_corpus((config.data, *config.data_extra))
     _check_observations(data)
     if config.init_from:
@@ -203,7 +210,21 @@ def _setup(config: PolicyRunConfig
         guidance = LatentGuidance.from_pretrained(
             config.guidance_from, slots=data.slots.indices, policy_normalizer=data.normalizer,
             **asdict(config.guidance))
-    return data, policy, guidance
+    return data, policy, guidance, _latent_loss(config, data)
+
+
+def _latent_loss(config: PolicyRunConfig, data: PreparedChunks) -> LatentLoss | None:
+    """The latent term of ``config`` (its hinge set on the target's training chunks)."""
+    if not config.latent_loss_from:
+        return None
+    latent = LatentLoss.from_pretrained(config.latent_loss_from, config.latent_loss,
+                                        slots=list(data.slots.indices),
+                                        policy_normalizer=data.normalizer)
+    if config.latent_loss.kind == "manifold":
+        n = min(len(data.train), HINGE_CHUNKS)
+        batch = data.train.__getitems__(list(range(n)))
+        latent.calibrate_hinge(batch["action"], batch.get("step_mask"))
+    return latent
 
 
 def _check_observations(data: PreparedChunks) -> None:
@@ -223,7 +244,7 @@ def steer_shift(config: PolicyRunConfig) -> ShiftReport | None:
     """How far this run's Steer guidance displaces the regression target (``ShiftReport``),
     measured on its training chunks without training; None when it runs unguided or with
     lambda still to be calibrated (``auto_fraction``)."""
-    data, policy, guidance = _setup(config)
+    data, policy, guidance, _ = _setup(config)
     if guidance is None or guidance.config.auto_fraction is not None:
         return None
     return measure_shift(policy, guidance, data.train, batch_size=config.optim.batch_size,
@@ -235,7 +256,7 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
     """Pre-train (no ``init_from``) or fine-tune (``init_from``), guided when
     ``guidance_from`` is set. Writes ``out/last`` and ``out/best``, and for a guided run
     ``out/steer_shift.json`` (``steer_shift``)."""
-    data, policy, guidance = _setup(config)
+    data, policy, guidance, latent = _setup(config)
     stage = "finetune" if config.init_from else "pretrain"
     if resume is None and (out / "last").exists():
         raise ConfigError(f"{out} already holds a run. Continue it with --resume {out}, or "
@@ -251,7 +272,7 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
             log.warning(report.warning())
         out.mkdir(parents=True, exist_ok=True)
         (out / "steer_shift.json").write_text(json.dumps(report.to_dict(), indent=2))
-    trainer = PolicyTrainer(policy, guidance, data, config, out, stage)
+    trainer = PolicyTrainer(policy, guidance, data, config, out, stage, latent)
     if resume is not None:
         last = resolve_last(resume)
         saved = GenerativePolicy.from_pretrained(last)

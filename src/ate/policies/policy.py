@@ -25,6 +25,7 @@ from ate.errors import ConfigError
 from ate.policies.conditioning import ObsTaskEncoder
 from ate.policies.config import PolicyConfig
 from ate.steer.guidance import LatentGuidance
+from ate.steer.latent_loss import LatentLoss
 from ate.steer.objectives import Family, masked_mse
 
 
@@ -67,7 +68,8 @@ class GenerativePolicy(nn.Module):
 
     def compute_loss(self, batch: dict[str, torch.Tensor],
                      guidance: LatentGuidance | None = None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     generator: torch.Generator | None = None,
+                     latent_loss: LatentLoss | None = None) -> torch.Tensor:
         """The family's loss on a batch of ``ChunkDataset`` items, guided when given.
 
         Args:
@@ -75,21 +77,29 @@ class GenerativePolicy(nn.Module):
                 (B, n_obs, S) and ``task`` (B,).
             guidance: a ``LatentGuidance`` for the target robot; None = direct fine-tuning.
             generator: source of the noise and times.
+            latent_loss: a ``LatentLoss`` term added to the (guided or plain) loss, its
+                gradient reaching the network through the clean chunk its output implies.
         """
         a0 = batch["action"]
         noisy, t_net, target, t_guid = self.corrupt(a0, generator)
         pred = self.predict(noisy, t_net, self.cond(batch.get("obs"), batch.get("task")))
         mask = batch.get("action_mask", self.action_mask)
+        steps = batch.get("step_mask")
         if guidance is None:
-            return masked_mse(pred, target, mask, batch.get("step_mask"))
-        g = guidance(noisy, a0, batch.get("step_mask"))
-        return guidance.loss(self.family, pred, target, g, t_guid, clean=a0, mask=mask,
-                             step_mask=batch.get("step_mask"))
+            loss = masked_mse(pred, target, mask, steps)
+        else:
+            g = guidance(noisy, a0, steps)
+            loss = guidance.loss(self.family, pred, target, g, t_guid, clean=a0, mask=mask,
+                                 step_mask=steps)
+        if latent_loss is not None:
+            loss = loss + latent_loss(self.family, pred, noisy, a0, t_guid, steps)
+        return loss
 
     def forward(self, batch: dict[str, torch.Tensor], guidance: LatentGuidance | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None,
+                latent_loss: LatentLoss | None = None) -> torch.Tensor:
         """``compute_loss``: the training forward (so DistributedDataParallel can wrap it)."""
-        return self.compute_loss(batch, guidance, generator)
+        return self.compute_loss(batch, guidance, generator, latent_loss)
 
     # -- acting ------------------------------------------------------------------------------
     @torch.no_grad()

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 from ate.align.vae import ActionVAE
-from ate.checkpoint import read_json, resolve_checkpoint
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
 from ate.errors import ConfigError
+from ate.steer.chunk_encoder import PolicyChunkEncoder
 from ate.steer.objectives import (
     Family,
     Order,
@@ -224,18 +223,17 @@ class LatentGuidance:
         vae_normalizer: the encoder's own normaliser (from its checkpoint).
     """
 
-    def __init__(self, encoder: ActionVAE, config: GuidanceConfig | None = None, *,
-                 slots: Sequence[int] | None = None, vae_slots: EmbodimentSlots | None = None,
+    def __init__(self, encoder: ActionVAE | PolicyChunkEncoder,
+                 config: GuidanceConfig | None = None, *, slots: Sequence[int] | None = None,
+                 vae_slots: EmbodimentSlots | None = None,
                  policy_normalizer: Normalizer | None = None,
                  vae_normalizer: Normalizer | None = None) -> None:
         self.config = config or GuidanceConfig()
-        self.encoder = encoder.eval().requires_grad_(False)
-        self.vae_slots = vae_slots or EmbodimentSlots.identity(encoder.config.action_dim)
-        self.slots = list(slots) if slots is not None else list(self.vae_slots.indices)
-        if len(self.slots) != self.vae_slots.dim:
-            raise ConfigError(f"guidance slots name {len(self.slots)} dims but the encoder was "
-                              f"trained on {self.vae_slots.dim}; give one slot per encoder dim.")
-        self.scale, self.offset = _affine(policy_normalizer, vae_normalizer, self.vae_slots.dim)
+        self.view = encoder if isinstance(encoder, PolicyChunkEncoder) else PolicyChunkEncoder(
+            encoder, slots=slots, vae_slots=vae_slots, policy_normalizer=policy_normalizer,
+            vae_normalizer=vae_normalizer, length=self.config.length)
+        self.encoder, self.slots, self.vae_slots = (self.view.encoder, self.view.slots,
+                                                    self.view.vae_slots)
         self.lam = self.config.lam
         self._calibration: list[tuple[float, float]] = []
         self.last_stats: GuidanceStats | None = None
@@ -251,27 +249,11 @@ class LatentGuidance:
         ``GuidanceConfig`` fields, e.g. ``lam=3.0`` (the release's RDT lambda; the default
         is the release's arithmetic at the paper's lambda 2) or ``preset="floored"``.
         """
-        ckpt = resolve_checkpoint(Path(folder))
-        meta = read_json(ckpt / "config.json", "stage-2 checkpoint")
-        saved = meta.get("slots", {})
-        vae = ActionVAE.from_pretrained(ckpt).to(device)
-        vae_slots = (EmbodimentSlots(tuple(saved["indices"]), int(saved["size"])) if saved
-                     else None)
-        stage1 = " (a stage-1 folder: it holds the prior)" if (
-            ckpt / "prior.safetensors").is_file() else ""
-        if stage1:
-            log.warning("%s: guidance from a stage-1 VAE%s, not one aligned on the target",
-                        ckpt, stage1)
-        if slots is not None and vae_slots is not None and len(slots) != vae_slots.dim:
-            raise ConfigError(
-                f"{ckpt}: this VAE encodes {vae_slots.dim}-d actions{stage1}, but the data it "
-                f"should guide has {len(slots)}; pass the stage-2 folder aligned on these "
-                "demos (`ate align adapt --data TARGET --prior STAGE1`).")
-        norm_path = ckpt / "normalizer.json"
-        vae_norm = Normalizer.load(norm_path) if norm_path.is_file() else None
-        return cls(vae, GuidanceConfig(**config), slots=slots,  # type: ignore[arg-type]
-                   vae_slots=vae_slots, policy_normalizer=policy_normalizer,
-                   vae_normalizer=vae_norm)
+        cfg = GuidanceConfig(**config)  # type: ignore[arg-type]
+        view = PolicyChunkEncoder.from_pretrained(folder, slots=slots,
+                                                  policy_normalizer=policy_normalizer,
+                                                  device=device, length=cfg.length)
+        return cls(view, cfg)
 
     def to(self, device: str | torch.device) -> LatentGuidance:
         """Move the encoder (in place) and return self."""
@@ -345,15 +327,7 @@ class LatentGuidance:
 
     def _encode(self, chunks: torch.Tensor, steps: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        dims = chunks[..., self.slots] * self.scale.to(chunks) + self.offset.to(chunks)
-        length = self.encoder.config.max_chunk_length
-        if dims.shape[1] > length and self.config.length == "crop":
-            dims, steps = dims[:, :length], None if steps is None else steps[:, :length]
-        elif dims.shape[1] != length and self.config.length == "resample":
-            dims = F.interpolate(dims.transpose(1, 2), size=length, mode="linear",
-                                 align_corners=True).transpose(1, 2)
-            steps = None
-        return self.encoder.encode(self.vae_slots.place(dims), steps)
+        return self.view(chunks, steps)
 
     # -- folding into a loss ----------------------------------------------------------------
     def loss(self, family: Family, pred: torch.Tensor, target: torch.Tensor, g: torch.Tensor,
@@ -434,14 +408,3 @@ def recorded_guidance(data: dict) -> dict:
     before ``order`` existed ran clamp then scale, and one from before the defaults became
     the release's recorded every other field it used."""
     return {"order": "clamp_then_scale", **data} if "order" not in data else data
-
-
-def _affine(policy: Normalizer | None, vae: Normalizer | None, dim: int
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """scale, offset mapping policy-normalised units to encoder-normalised units."""
-    if policy is None or vae is None:
-        return torch.ones(dim), torch.zeros(dim)
-    # raw = y_p * s_p + o_p ; y_v = (raw - o_v) / s_v
-    scale = torch.as_tensor(policy.scale / vae.scale, dtype=torch.float32)
-    offset = torch.as_tensor((policy.offset - vae.offset) / vae.scale, dtype=torch.float32)
-    return scale, offset

@@ -110,6 +110,35 @@ def x0_factor(family: Family, time: torch.Tensor) -> torch.Tensor:
     return -time.clamp(0.0, 1.0)
 
 
+def implied_clean(family: Family, pred: torch.Tensor, noisy: torch.Tensor,
+                  time: torch.Tensor | float) -> torch.Tensor:
+    """The clean chunk x0_hat a network output implies, at the true time, with the graph
+    through ``pred`` kept: ``noisy`` / sqrt(abar) + r(t) * pred (``epsilon``), sqrt(abar) *
+    noisy + r(t) * pred (``v_prediction``), pred (``sample``), noisy + r(t) * pred (``flow``,
+    ``flow_pi0``), r = ``x0_factor``. Shapes (B, H, U); time (B,) or scalar. With the exact
+    regression target as ``pred`` it returns the clean chunk the noisy one was made from
+    (``epsilon`` divides by sqrt(abar), which is only as exact as abar is far from 0)."""
+    _check(family)
+    t = _per_sample(time, pred)
+    r = x0_factor(family, t)
+    if family == "sample":
+        return pred
+    if family in ("flow", "flow_pi0"):
+        return noisy + r * pred
+    abar = t.clamp(min=GUARD, max=1.0)
+    keep = abar.rsqrt() if family == "epsilon" else abar.sqrt()
+    return (keep * noisy + r * pred).to(pred.dtype)
+
+
+def signal_level(family: Family, time: torch.Tensor | float) -> torch.Tensor:
+    """The share of signal in the noisy sample, in [0, 1] (1 = clean): abar (diffusion
+    families), tau (``flow``), 1 - t (``flow_pi0``); the shape of ``time``."""
+    time = torch.as_tensor(time)
+    if family == "flow_pi0":
+        return (1 - time).clamp(0, 1)
+    return time.clamp(0, 1)
+
+
 def x0_scale(family: Family, time: torch.Tensor, floor: float = 0.0) -> torch.Tensor:
     """s(t) = -r(t) k(t): the implied clean action moves by -lam * s * g (paper sign, no
     clamp). With a floor, k uses the floored time and r the true one, so below the floor

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ate.data.chunks import ChunkDataset
 from ate.steer.guidance import LatentGuidance
-from ate.steer.objectives import Family, clamped_fraction, masked_rms
+from ate.steer.objectives import Family, clamped_fraction, masked_rms, signal_level
 
 # Above this displacement (share of the actions' RMS) the library's clamp-then-scale form lost
 # success significantly on Meta-World (12%: -5.9 points [-10.1, -1.7]; docs/results.md).
@@ -43,9 +43,7 @@ class NoisingPolicy(Protocol):
 def noise_level(family: Family, time: torch.Tensor) -> torch.Tensor:
     """The share of noise in the noisy sample's variance, in [0, 1] (1 = pure noise):
     1 - abar (diffusion), 1 - tau (``flow``), t (``flow_pi0``)."""
-    if family == "flow_pi0":
-        return time.clamp(0, 1)
-    return (1 - time).clamp(0, 1)
+    return 1 - signal_level(family, time)
 
 
 @dataclass
