@@ -28,17 +28,22 @@ def main() -> None:
         data = prepare_chunks(cfg.pretrain_data)
         trainer = VAETrainer(build_vae(cfg, data), PretrainObjective(cfg.loss), data, cfg, out,
                              "stage1")
-    else:  # a guided flow policy
+    else:  # a flow policy, guided (``policy``) or with the latent consistency term
         from ate.finetune.config import PolicyRunConfig
         from ate.finetune.run import PolicyTrainer, build_policy
         from ate.policies import PolicyConfig
         from ate.steer import LatentGuidance
+        from ate.steer.chunk_encoder import PolicyChunkEncoder
+        from ate.steer.latent_loss import LatentLoss, LatentLossConfig
 
         run = PolicyRunConfig(data=cfg.target_data, optim=cfg.optim, train=cfg.train,
                               policy=PolicyConfig(kind="flow", width=16, layers=1, heads=2))
         data = prepare_chunks(run.data)
-        guidance = LatentGuidance(build_vae(cfg, data))
-        trainer = PolicyTrainer(build_policy(run, data), guidance, data, run, out, "finetune")
+        guidance = LatentGuidance(build_vae(cfg, data)) if mode == "policy" else None
+        latent = None if mode == "policy" else LatentLoss(
+            PolicyChunkEncoder(build_vae(cfg, data)), LatentLossConfig(beta=1.0))
+        trainer = PolicyTrainer(build_policy(run, data), guidance, data, run, out, "finetune",
+                                latent)
     start = torch.cat([p.detach().flatten() for p in trainer.net.parameters()]).clone()
     result = trainer.fit()
     # each process's own live parameters: moved from the start, and equal across processes

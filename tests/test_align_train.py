@@ -211,7 +211,7 @@ def test_encoder_is_deterministic_and_differentiable_when_frozen(robots) -> None
     assert all(p.grad is None for p in vae.parameters())
 
 
-@pytest.mark.parametrize("mode", ["vae", "policy"])
+@pytest.mark.parametrize("mode", ["vae", "policy", "latent"])
 def test_two_process_data_parallel_stays_in_sync(robots, tmp_path, mode) -> None:
     worker = Path(__file__).parent / "ddp_worker.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
