@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Latent terms whose gradient reaches the policy (docs/results.md, "Beyond the paper"): on
+# Meta-World, direct, faithful ATE (release preset, lambda 2) and each latent term at three
+# strengths, with retention on the pre-training tasks. Run it after
+# docs/results/paper-regime.sh, in the setting where that found direct fine-tuning weakest
+# (N and lengths below; the paper-regime's own direct and ATE jobs of that setting are reused,
+# as the retention list, validation demos and tag match). Every step resumes.
+#   N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh [OUT]
+set -euo pipefail
+out=${1:-runs/bench-mw}
+n=${N:-5}
+read -r -a lengths <<< "${LENGTHS:-300 10000}"
+read -r -a consistency <<< "${CONSISTENCY_BETAS:-0.1 0.3 1}"
+# the manifold term is silent until the implied chunks leave the target's own density band
+# (its hinge), so its strengths span further
+read -r -a manifold <<< "${MANIFOLD_BETAS:-0.1 1 10}"
+export OMP_NUM_THREADS=1
+retention=(reach-v3 push-v3 pick-place-v3 door-open-v3 drawer-close-v3)
+common=(--metaworld.demos "$n" --metaworld.lengths "${lengths[@]}"
+        --metaworld.retention-tasks "${retention[@]}" --metaworld.val-demos 10)
+mw() { ate bench --suite metaworld --out "$out" "${common[@]}" "$@"; }
+keep() { cp "$out/results-$1.json" "docs/results/metaworld-$2.json"
+         cp "$out/results-$1.md" "docs/results/metaworld-$2.md"; }
+# direct and faithful ATE (shared with the paper's regime when the setting is the same)
+mw --metaworld.arms direct ate_paper --metaworld.guidance.preset release \
+   --metaworld.guidance.lam 2 --metaworld.tag release-lam2
+for beta in "${consistency[@]}"; do
+  mw --metaworld.arms direct latent_consistency --metaworld.latent-loss.kind consistency \
+     --metaworld.latent-loss.beta "$beta" --metaworld.tag "consistency-b$beta"
+  keep "consistency-b$beta" "beyond-consistency-b$beta-n$n"
+done
+for beta in "${manifold[@]}"; do
+  mw --metaworld.arms direct latent_manifold --metaworld.latent-loss.kind manifold \
+     --metaworld.latent-loss.beta "$beta" --metaworld.tag "manifold-b$beta"
+  keep "manifold-b$beta" "beyond-manifold-b$beta-n$n"
+done
