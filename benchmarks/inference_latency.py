@@ -1,8 +1,12 @@
 """`act` latency of a policy fine-tuned with guidance vs one fine-tuned without: the guidance
-lives in the loss only, so the two must act equally fast (ratio ~1.0).
+lives in the loss only, so the two must act equally fast (ratio ~1.0). Also the cost of the
+optional sampling-time latent guidance (``LatentSamplingGuidance``: an encoder forward and
+backward per denoising step), which does change inference.
 
 Both policies are built, trained for a few steps (one with LatentGuidance), saved, reloaded
-from disk and timed side by side, interleaved, in one process.
+from disk and timed side by side, interleaved, in one process; the direct-trained one is
+timed a third way, acting with sampling-time guidance (the CPU-preset VAE, a bank of 256
+target latents).
 
     python benchmarks/inference_latency.py [--kind diffusion|flow] [--calls 20] [--batch 1]
 """
@@ -22,6 +26,8 @@ from ate.align.vae import ActionVAE, VAEConfig
 from ate.data import EmbodimentSlots, Normalizer
 from ate.policies import DiffusionPolicy, FlowPolicy, GenerativePolicy, PolicyConfig
 from ate.steer import GuidanceConfig, LatentGuidance
+from ate.steer.chunk_encoder import PolicyChunkEncoder
+from ate.steer.sampling_guidance import LatentSamplingGuidance
 
 
 def trained(kind: str, guidance: LatentGuidance | None, folder: Path) -> GenerativePolicy:
@@ -58,14 +64,18 @@ def main() -> None:
         policies = {"direct": trained(args.kind, None, Path(tmp) / "direct"),
                     "guided": trained(args.kind, guide, Path(tmp) / "guided")}
     obs, task = torch.randn(args.batch, 2, 20), torch.zeros(args.batch, dtype=torch.long)
-    times: dict[str, list[float]] = {k: [] for k in policies}
+    steer = LatentSamplingGuidance.from_chunks(PolicyChunkEncoder(encoder),
+                                               torch.randn(256, 16, 14))
+    runs = {"direct": (policies["direct"], None), "guided": (policies["guided"], None),
+            "sampling": (policies["direct"], steer)}
+    times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(2):
-        for policy in policies.values():
-            policy.act(obs, task)
-    for _ in range(args.calls):  # interleaved, so drift hits both alike
-        for name, policy in policies.items():
+        for policy, guide in runs.values():
+            policy.act(obs, task, guide=guide)
+    for _ in range(args.calls):  # interleaved, so drift hits all alike
+        for name, (policy, guide) in runs.items():
             tic = time.perf_counter()
-            policy.act(obs, task)
+            policy.act(obs, task, guide=guide)
             times[name].append(time.perf_counter() - tic)
     med = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
     print(f"# act latency, {args.kind} policy, batch {args.batch}, "
@@ -73,6 +83,8 @@ def main() -> None:
           f"{args.calls}; torch {torch.__version__}, python {platform.python_version()}")
     print(f"direct-trained {med['direct']:.2f} ms, guidance-trained {med['guided']:.2f} ms, "
           f"ratio {med['guided'] / med['direct']:.3f}")
+    print(f"direct-trained with sampling-time latent guidance {med['sampling']:.2f} ms, "
+          f"ratio {med['sampling'] / med['direct']:.3f}")
 
 
 if __name__ == "__main__":

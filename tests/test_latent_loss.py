@@ -12,6 +12,7 @@ from ate.errors import ConfigError
 from ate.steer.chunk_encoder import PolicyChunkEncoder
 from ate.steer.latent_loss import LatentLoss, LatentLossConfig
 from ate.steer.objectives import implied_clean
+from ate.steer.sampling_guidance import LatentSamplingGuidance, SamplingGuidanceConfig
 from tests.test_policies import FAMILIES, batch, make_family, tiny_encoder
 
 ALL = ("epsilon", "v_prediction", "sample", "flow", "flow_pi0")
@@ -160,3 +161,85 @@ def test_beta_zero_is_the_plain_loss_and_the_gradient_reaches_only_the_policy(
     assert any(not torch.equal(a, b) for a, b in zip(plain_grads, grads, strict=True))
     assert all(p.grad is None for p in view.encoder.parameters())
     assert all(not p.requires_grad for p in view.encoder.parameters())
+
+
+# -- sampling-time guidance -------------------------------------------------------------------
+def sampling_guide(scale: float, dtype=torch.float32) -> LatentSamplingGuidance:
+    view = PolicyChunkEncoder(tiny_encoder().to(dtype), slots=[0, 1, 2])
+    chunks = batch(32, seed=3)["action"].to(dtype)
+    return LatentSamplingGuidance.from_chunks(view, chunks,
+                                              config=SamplingGuidanceConfig(scale=scale))
+
+
+def test_sampling_guidance_is_minus_the_gradient_to_the_nearest_target_latent() -> None:
+    guide = sampling_guide(0.5, torch.float64)
+    x = batch(4, seed=9)["action"].double() + 0.3
+    delta = guide(x)
+    assert delta[..., 3:].abs().max() == 0 and delta.abs().max() > 0
+    with torch.no_grad():
+        z_star = guide.nearest(guide.view(x)[0])
+        dist = torch.cdist(guide.view(x)[0], guide.bank)
+        assert torch.equal(z_star, guide.bank[dist.argmin(1)])
+
+    def distance(y: torch.Tensor) -> torch.Tensor:
+        return (guide.view(y)[0] - z_star).pow(2).mean(-1).sum()
+
+    h = 1e-6
+    for index in [(0, 0, 0), (2, 7, 2)]:
+        up, down = x.clone(), x.clone()
+        up[index] += h
+        down[index] -= h
+        fd = (distance(up) - distance(down)) / (2 * h)
+        torch.testing.assert_close(delta[index], -0.5 * fd, rtol=1e-5, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind,prediction", FAMILIES)
+def test_sampling_guidance_at_scale_zero_samples_exactly_as_without(kind, prediction) -> None:
+    policy = make_family(kind, prediction)
+    task = torch.tensor([0, 1, 2])
+    obs = torch.randn(3, 2, 4, generator=torch.Generator().manual_seed(0))
+    plain = policy.act(obs, task, generator=torch.Generator().manual_seed(1))
+    zero = policy.act(obs, task, generator=torch.Generator().manual_seed(1),
+                      guide=sampling_guide(0.0))
+    assert torch.equal(plain, zero)
+
+
+@pytest.mark.parametrize("kind,prediction", FAMILIES)
+def test_the_last_step_moves_the_sample_by_the_whole_delta(kind, prediction) -> None:
+    """At the last step the next sample is the clean estimate itself (abar_prev = 1 for
+    DDIM's final step, 1 - t_next = 1 for pi0's flow): a delta given only there moves the
+    output by exactly delta on the real slots."""
+    policy = make_family(kind, prediction)
+    calls = []
+    shift = torch.tensor([0.3, -0.2, 0.1, 5.0, 5.0])
+
+    def last_only(x0_hat: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        last = len(calls) == policy.config.inference_steps
+        return shift.expand_as(x0_hat) if last else torch.zeros_like(x0_hat)
+
+    cond = policy.cond(torch.randn(2, 2, 4, generator=torch.Generator().manual_seed(0)),
+                       torch.tensor([0, 1]))
+    plain = policy.sample(cond, 2, torch.Generator().manual_seed(1))
+    moved = policy.sample(cond, 2, torch.Generator().manual_seed(1), guide=last_only)
+    assert len(calls) == policy.config.inference_steps
+    torch.testing.assert_close(moved - plain, (shift * policy.action_mask).expand_as(plain),
+                               rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,prediction", [("flow", "epsilon"), ("diffusion", "epsilon")])
+def test_sampling_guidance_brings_sampled_chunks_nearer_the_target_latents(kind, prediction
+                                                                          ) -> None:
+    policy = make_family(kind, prediction)
+    guide = sampling_guide(2.0)
+    cond = policy.cond(torch.randn(16, 2, 4, generator=torch.Generator().manual_seed(0)),
+                       torch.randint(0, 3, (16,), generator=torch.Generator().manual_seed(0)))
+
+    def gap(chunks: torch.Tensor) -> float:
+        with torch.no_grad():
+            z = guide.view(chunks)[0]
+            return float((z - guide.nearest(z)).pow(2).mean())
+
+    plain = policy.sample(cond, 16, torch.Generator().manual_seed(1))
+    guided = policy.sample(cond, 16, torch.Generator().manual_seed(1), guide=guide)
+    assert gap(guided) < 0.8 * gap(plain)

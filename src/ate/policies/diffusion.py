@@ -8,7 +8,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
 from ate.policies.config import PolicyConfig
-from ate.policies.policy import GenerativePolicy
+from ate.policies.policy import GenerativePolicy, Guide
 from ate.policies.unet1d import ConditionalUnet1D
 
 
@@ -51,13 +51,21 @@ class DiffusionPolicy(GenerativePolicy):
 
     @torch.no_grad()
     def sample(self, cond: torch.Tensor | None, batch: int,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, guide: Guide | None = None
+               ) -> torch.Tensor:
         device = self.alphas_cumprod.device
         shape = (batch, self.config.chunk_length, self.config.action_dim)
         x = torch.randn(shape, generator=generator, device=device)
         scheduler = self.sample_scheduler
         scheduler.set_timesteps(self.config.inference_steps)
+        stride = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
         for t in scheduler.timesteps:
             out = self.net(x, t.expand(batch).to(device), cond)
-            x = scheduler.step(out, t, x, generator=generator).prev_sample
+            step = scheduler.step(out, t, x, generator=generator)
+            x = step.prev_sample
+            if guide is not None:  # DDIM: x_prev = sqrt(abar_prev) x0_hat + ..., so moving
+                prev = int(t) - stride  # x0_hat by delta moves x_prev by sqrt(abar_prev) delta
+                abar = (scheduler.alphas_cumprod[prev] if prev >= 0
+                        else scheduler.final_alpha_cumprod)
+                x = x + abar.to(x).sqrt() * guide(step.pred_original_sample)
         return x * self.action_mask.to(x.dtype)

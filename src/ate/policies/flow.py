@@ -15,7 +15,7 @@ from torch import nn
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
 from ate.policies.config import PolicyConfig
-from ate.policies.policy import GenerativePolicy
+from ate.policies.policy import GenerativePolicy, Guide
 from ate.policies.unet1d import SinusoidalEmbedding
 
 
@@ -63,13 +63,18 @@ class FlowPolicy(GenerativePolicy):
 
     @torch.no_grad()
     def sample(self, cond: torch.Tensor | None, batch: int,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, guide: Guide | None = None
+               ) -> torch.Tensor:
         device = self.positions.device
         shape = (batch, self.config.chunk_length, self.config.action_dim)
         x = torch.randn(shape, generator=generator, device=device)
         steps = self.config.inference_steps
         for i in range(steps):
-            t = torch.full((batch,), 1.0 - i / steps, device=device)
-            x = x - (1.0 / steps) * self.predict(x, t, cond)
+            t_now = 1.0 - i / steps
+            t = torch.full((batch,), t_now, device=device)
+            u = self.predict(x, t, cond)
+            delta = None if guide is None else guide(x - t_now * u)
+            x = x - (1.0 / steps) * u
+            if delta is not None:  # where a sample with the moved clean estimate would be
+                x = x + (1.0 - (t_now - 1.0 / steps)) * delta
         return x * self.action_mask.to(x.dtype)
-

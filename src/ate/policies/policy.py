@@ -10,6 +10,7 @@ with guidance saves, loads and acts exactly like one trained without.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from ate.policies.config import PolicyConfig
 from ate.steer.guidance import LatentGuidance
 from ate.steer.latent_loss import LatentLoss
 from ate.steer.objectives import Family, masked_mse
+
+# a clean-estimate correction: x0_hat (B, H, U) in, delta (B, H, U) out
+Guide = Callable[[torch.Tensor], torch.Tensor]
 
 
 class GenerativePolicy(nn.Module):
@@ -104,20 +108,24 @@ class GenerativePolicy(nn.Module):
     # -- acting ------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, cond: torch.Tensor | None, batch: int,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Normalised chunks (B, H, U) for a condition batch."""
+               generator: torch.Generator | None = None, guide: Guide | None = None
+               ) -> torch.Tensor:
+        """Normalised chunks (B, H, U) for a condition batch; with ``guide`` (e.g.
+        ``LatentSamplingGuidance``), each step's clean estimate x0_hat (B, H, U) moves by
+        ``guide(x0_hat)`` and the next sample by its signal coefficient times that."""
         raise NotImplementedError
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor | None = None, task: torch.Tensor | None = None,
-            batch: int | None = None, generator: torch.Generator | None = None
-            ) -> torch.Tensor:
+            batch: int | None = None, generator: torch.Generator | None = None,
+            guide: Guide | None = None) -> torch.Tensor:
         """Action chunks in the robot's own units.
 
         Args:
             obs: (B, n_obs, S) raw observations (normalised here), if the policy uses them.
             task: (B,) task ids, if the policy uses them.
             batch: B when neither obs nor task is given.
+            guide: sampling-time guidance (``sample``); costs inference time.
 
         Returns:
             (B, H, D): the real slots, un-normalised.
@@ -126,7 +134,7 @@ class GenerativePolicy(nn.Module):
         if obs is not None and self.obs_normalizer is not None:
             obs = self.obs_normalizer.transform(obs.float())
         b = len(obs) if obs is not None else len(task) if task is not None else batch or 1
-        chunks = self.sample(self.cond(obs, task), b, generator)
+        chunks = self.sample(self.cond(obs, task), b, generator, guide)
         real = self.slots.extract(chunks)
         return self.normalizer.inverse(real) if self.normalizer is not None else real
 
