@@ -61,7 +61,7 @@ class LatentLossConfig:
     """
 
     kind: Literal["consistency", "manifold"] = "consistency"
-    beta: float = 0.1
+    beta: float = 1.0
     time_weight: Literal["signal", "uniform"] = "signal"
     hinge_quantile: float = 0.9
     prior_from: str = ""
