@@ -95,7 +95,7 @@ class _ExpertAsPolicy:
         self.expert, self.horizon = env.expert(), horizon
         self.config = types.SimpleNamespace(obs_horizon=2, obs_dim=39, num_tasks=0)
 
-    def act(self, obs, task, batch, generator):
+    def act(self, obs, task, batch, generator, guide=None):
         import torch
 
         assert obs.shape[1:] == (2, 39)  # the observation history reaches the policy
@@ -144,6 +144,25 @@ def test_eval_command_on_a_trained_policy(tmp_path) -> None:
     assert result["rate"] == result["successes"] / 2
     assert 0.0 <= result["interval"][0] <= result["rate"] <= result["interval"][1] <= 1.0
     assert evals["again"] == result  # seeded: the same episodes, the same outcomes
+    # sampling-time latent guidance from a stage-2 VAE of the 4-d actions: recorded, and at
+    # scale 0 the same episodes exactly
+    import torch
+
+    from ate.align.vae import ActionVAE, VAEConfig
+
+    torch.manual_seed(0)
+    ActionVAE(VAEConfig(action_dim=4, max_chunk_length=8, latent_dim=8, hidden_dim=16,
+                        num_layers=3, num_heads=2, ff_dim=32)).save_pretrained(
+        tmp_path / "stage2", {"slots": {"indices": [0, 1, 2, 3], "size": 4}})
+    for name, scale in (("sg0", "0"), ("sg", "0.5")):
+        assert main(["eval", "--policy", str(tmp_path / "pol"), "--tasks", "reach-v3",
+                     "--episodes", "2", "--max-steps", "16", "--workers", "1",
+                     "--out", str(tmp_path / name), "--sampling-guidance",
+                     str(tmp_path / "stage2"), "--sampling-guidance-scale", scale]) == 0
+        evals[name] = json.loads((tmp_path / name / "results.json").read_text())
+    assert evals["sg"]["sampling_guidance"] == {"stage2": str(tmp_path / "stage2"),
+                                                "scale": 0.5}
+    assert evals["sg0"]["tasks"][0] == result
     # `--video 1` wrote the first evaluation episode; no rendering here is a failure
     import imageio.v3 as iio
 

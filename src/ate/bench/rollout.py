@@ -17,12 +17,17 @@ import numpy as np
 import torch
 
 from ate.bench.stats import success_interval
+from ate.checkpoint import read_json, resolve_checkpoint
+from ate.config import from_dict
 from ate.errors import ConfigError
 from ate.policies import GenerativePolicy
+from ate.policies.policy import Guide
 from ate.sim.env import RolloutEnv
 from ate.sim.env_pool import environments
 from ate.sim.generate import EVAL_SEED_BASE
 from ate.sim.parallel import map_processes
+from ate.steer.chunk_encoder import PolicyChunkEncoder
+from ate.steer.sampling_guidance import LatentSamplingGuidance, SamplingGuidanceConfig
 
 
 @dataclass
@@ -59,9 +64,11 @@ class _Slot:
 
 
 def run_episodes(envs: Sequence[RolloutEnv], policy: GenerativePolicy, task_id: int,
-                 seeds: Sequence[int], execute: int) -> list[bool]:
+                 seeds: Sequence[int], execute: int, guide: Guide | None = None
+                 ) -> list[bool]:
     """Closed-loop episodes for ``seeds`` (one per seed), run in lock step over ``envs``
-    so that every re-planning is one batched ``policy.act`` call. Returns success per seed.
+    so that every re-planning is one batched ``policy.act`` call (with sampling-time
+    guidance ``guide`` when given). Returns success per seed.
 
     The result for a seed does not depend on the number of envs except through the
     sampling noise, which is drawn from one generator seeded with ``seeds[0]``.
@@ -90,7 +97,8 @@ def run_episodes(envs: Sequence[RolloutEnv], policy: GenerativePolicy, task_id: 
             obs = (torch.as_tensor(np.stack([np.stack(s.history) for s in plan]))
                    if policy.config.obs_dim else None)
             task = torch.full((len(plan),), task_id) if policy.config.num_tasks else None
-            chunks = policy.act(obs, task, batch=len(plan), generator=gen).numpy()
+            chunks = policy.act(obs, task, batch=len(plan), generator=gen,
+                                guide=guide).numpy()
             for s, chunk in zip(plan, chunks, strict=True):
                 s.queue = list(chunk[:execute])
         still = []
@@ -123,11 +131,13 @@ def load_task_policy(policy_dir: str, task: str) -> tuple[GenerativePolicy, int]
 def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute: int,
                   first_seed: int = EVAL_SEED_BASE, max_steps: int | None = None,
                   batch: int = 10, robot: str | None = None,
-                  units_from: str | None = None) -> TaskResult:
+                  units_from: str | None = None,
+                  sampling: tuple[str, float] | None = None) -> TaskResult:
     """Success of a saved policy on one task over ``episodes`` seeded episodes, ``batch``
     environments in lock step. ``units_from``: another saved policy whose action and
     observation normalisers replace this one's (the fine-tuned weights acting in the
-    pre-trained policy's units, for the tasks it was pre-trained on)."""
+    pre-trained policy's units, for the tasks it was pre-trained on). ``sampling``: (stage-2
+    folder, scale) of sampling-time latent guidance (``sampling_guide``)."""
     torch.set_num_threads(1)
     policy, task_id = load_task_policy(policy_dir, task)
     if units_from is not None:
@@ -139,7 +149,8 @@ def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute
     envs = environments(suite, task, robot, max(1, min(batch, episodes)), max_steps)
     _check_fits(policy, envs[0], policy_dir, suite)
     seeds = [first_seed + i for i in range(episodes)]
-    outcomes = run_episodes(envs, policy, task_id, seeds, execute)
+    guide = None if sampling is None else sampling_guide(policy, policy_dir, *sampling)
+    outcomes = run_episodes(envs, policy, task_id, seeds, execute, guide)
     return TaskResult(task, sum(outcomes), episodes, robot or "", outcomes, seeds)
 
 
@@ -158,11 +169,34 @@ def _check_fits(policy: GenerativePolicy, env: RolloutEnv, policy_dir: str, suit
                           "policy trained on this suite's demos.")
 
 
+def sampling_guide(policy: GenerativePolicy, policy_dir: str, stage2: str, scale: float
+                   ) -> LatentSamplingGuidance:
+    """Sampling-time latent guidance for a saved policy: the stage-2 encoder of ``stage2`` in
+    the policy's units, and a bank of latents of the chunks the policy was trained on (the
+    data recorded in its config.json)."""
+    from ate.data.config import DataConfig
+    from ate.data.prepare import prepare_chunks
+
+    path = resolve_checkpoint(Path(policy_dir)) / "config.json"
+    run = read_json(path, "policy checkpoint").get("run", {})
+    if "data" not in run:
+        raise ConfigError(f"{path}: no recorded training data, so no target latents for "
+                          "sampling guidance; use a policy written by `ate finetune`.")
+    data = prepare_chunks(from_dict(DataConfig, run["data"], str(path)))
+    cfg = SamplingGuidanceConfig(scale=scale)
+    picked = data.train.__getitems__(list(range(min(len(data.train), cfg.bank_size))))
+    view = PolicyChunkEncoder.from_pretrained(stage2, slots=policy.slots.indices,
+                                              policy_normalizer=policy.normalizer)
+    return LatentSamplingGuidance.from_chunks(view, picked["action"], picked.get("step_mask"),
+                                              cfg)
+
+
 def evaluate(policy_dir: str, suite: str, tasks: Sequence[str], episodes: int,
              execute: int = 8, workers: int = 1, max_steps: int | None = None,
-             robots: Sequence[str] = (), batch: int = 10) -> list[TaskResult]:
+             robots: Sequence[str] = (), batch: int = 10,
+             sampling: tuple[str, float] | None = None) -> list[TaskResult]:
     """``evaluate_task`` for every task (and robot), ``workers`` processes at a time."""
     pairs = [(t, r) for r in (robots or [None]) for t in tasks]
-    calls = [(policy_dir, suite, t, episodes, execute, EVAL_SEED_BASE, max_steps, batch, r)
-             for t, r in pairs]
+    calls = [(policy_dir, suite, t, episodes, execute, EVAL_SEED_BASE, max_steps, batch, r,
+              None, sampling) for t, r in pairs]
     return map_processes(evaluate_task, calls, workers)

@@ -29,6 +29,8 @@ def evaluate_policy(
     batch: int = 10,
     out: str | None = None,
     video: int = 0,
+    sampling_guidance: str | None = None,
+    sampling_guidance_scale: float = 0.1,
 ) -> None:
     """Roll a saved policy out in a simulator; success rate with an exact 95% interval per
     task (held-out seeds, disjoint from every demo seed).
@@ -49,6 +51,10 @@ def evaluate_policy(
         out: write results.json here.
         video: also record this many episodes per task (and robot) under ``out/videos``:
             MP4 with imageio-ffmpeg, else GIF; needs offscreen OpenGL (EGL or OSMesa).
+        sampling_guidance: a stage-2 ``ate align`` folder: act with sampling-time latent
+            guidance toward the latents of the policy's own training chunks (costs an
+            encoder forward and backward per denoising step; not in the paper).
+        sampling_guidance_scale: its step size on each clean estimate (policy units).
     """
     check_ranges((
         ("--episodes", episodes, episodes >= 1, ">= 1"),
@@ -56,20 +62,24 @@ def evaluate_policy(
         ("--workers", workers, workers >= 1, ">= 1"),
         ("--batch", batch, batch >= 1, ">= 1"),
         ("--video", video, video >= 0, ">= 0"),
-        ("--max-steps", max_steps, max_steps is None or max_steps >= 1, ">= 1 or None")))
+        ("--max-steps", max_steps, max_steps is None or max_steps >= 1, ">= 1 or None"),
+        ("--sampling-guidance-scale", sampling_guidance_scale, sampling_guidance_scale >= 0,
+         ">= 0")))
     if video and not out:
         raise ConfigError("--video needs --out: the videos are written to OUT/videos.")
     folder = resolve_checkpoint(Path(policy))
     with exclusive(Path(out), "ate eval") if out else nullcontext():
+        sampling = (None if sampling_guidance is None
+                    else (sampling_guidance, sampling_guidance_scale))
         _evaluate(folder, suite, tasks, robots, episodes, execute, workers, max_steps, batch,
-                  out, video)
+                  out, video, sampling)
 
 
 def _evaluate(folder: Path, suite: str, tasks: tuple[str, ...], robots: tuple[str, ...],
               episodes: int, execute: int, workers: int, max_steps: int | None, batch: int,
-              out: str | None, video: int) -> None:
+              out: str | None, video: int, sampling: tuple[str, float] | None) -> None:
     results = evaluate(str(folder), suite, list(tasks), episodes, execute, workers, max_steps,
-                       robots, batch)
+                       robots, batch, sampling)
     table = Table(title=f"{folder}: {suite}, {episodes} episodes per task")
     for col in ("robot", "task", "success", "95% interval"):
         table.add_column(col, justify="right")
@@ -86,7 +96,9 @@ def _evaluate(folder: Path, suite: str, tasks: tuple[str, ...], robots: tuple[st
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "results.json").write_text(json.dumps(
-            {"policy": str(folder), "suite": suite, "execute": execute, "tasks": rows},
+            {"policy": str(folder), "suite": suite, "execute": execute,
+             "sampling_guidance": None if sampling is None else
+             {"stage2": sampling[0], "scale": sampling[1]}, "tasks": rows},
             indent=2))
     pairs = [(task, robot) for robot in robots or (None,) for task in tasks] if video else []
     for task, robot in pairs:
