@@ -95,7 +95,7 @@ class _ExpertAsPolicy:
         self.expert, self.horizon = env.expert(), horizon
         self.config = types.SimpleNamespace(obs_horizon=2, obs_dim=39, num_tasks=0)
 
-    def act(self, obs, task, batch, generator, guide=None):
+    def act(self, obs, task, batch, generator):
         import torch
 
         assert obs.shape[1:] == (2, 39)  # the observation history reaches the policy

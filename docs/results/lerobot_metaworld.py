@@ -33,6 +33,7 @@ from ate.bench.config import ML45_TEST, ML45_TRAIN
 from ate.bench.report import paired_difference
 from ate.data.formats.lerobot import write_lerobot
 from ate.data.load import load_episodes
+from ate.sim.parallel import map_processes
 
 TASKS = sorted(ML45_TRAIN + ML45_TEST)
 # sized for a 2-core CPU: DDIM with 10 steps when acting (the default, 100 DDPM steps, took
@@ -105,6 +106,22 @@ def evaluate(policy: Path, out: Path, episodes: int) -> dict:
     return record
 
 
+def finetune_and_evaluate(arm: str, seed: int, subset: Path, stage2: Path, base: Path,
+                          out: Path, n: int, lam: float, steps: int, episodes: int) -> dict:
+    """One arm's fine-tuning of the pre-trained policy on one seed's subset, evaluated."""
+    extra = [] if arm == "direct" else [f"--policy.ate.guidance_path={stage2}",
+                                        f"--policy.ate.lam={lam}"]
+    ckpt = train(out / f"{arm}-n{n}-s{seed}", [
+        "--dataset.repo_id=local/target", f"--dataset.root={subset}",
+        "--policy.type=ate_diffusion", f"--policy.ate.init_from={base}", *extra,
+        "--policy.device=cpu", "--policy.push_to_hub=false", f"--seed={seed}",
+        # the preset's 500 warm-up steps would keep a 300-step fine-tuning below its peak
+        # learning rate throughout; 10% of the run, as is common
+        f"--policy.scheduler_warmup_steps={steps // 10}",
+        f"--steps={steps}", "--batch_size=64", f"--save_freq={steps}"])
+    return evaluate(ckpt, out / f"{arm}-n{n}-s{seed}" / "eval.json", episodes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("bench", type=Path)
@@ -117,6 +134,8 @@ def main() -> None:
     parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--lam", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="fine-tuning + evaluation jobs run at a time")
     args = parser.parse_args()
     mw, out = args.bench / "metaworld", args.out
     pretrain = convert(mw / "data" / "pretrain", out / "data" / "pretrain")
@@ -125,25 +144,18 @@ def main() -> None:
                                     *POLICY, f"--steps={args.pretrain_steps}",
                                     "--batch_size=64",
                                     f"--save_freq={min(args.save_every, args.pretrain_steps)}"])
-    results: dict[str, dict[int, list[np.ndarray]]] = {"direct": {}, "ate": {}}
+    calls = []
     for seed in args.seeds:
         subset = convert(mw / "data" / "target" / f"n{args.n}-s{seed}",
                          out / "data" / f"n{args.n}-s{seed}")
         stage2 = mw / "align" / f"n{args.n}-s{seed}" / "stage2"
-        for arm, extra in (("direct", []), ("ate", [f"--policy.ate.guidance_path={stage2}",
-                                                   f"--policy.ate.lam={args.lam}"])):
-            ckpt = train(out / f"{arm}-n{args.n}-s{seed}", [
-                "--dataset.repo_id=local/target", f"--dataset.root={subset}",
-                "--policy.type=ate_diffusion", f"--policy.ate.init_from={base}", *extra,
-                "--policy.device=cpu", "--policy.push_to_hub=false", f"--seed={seed}",
-                # the preset's 500 warm-up steps would keep a 300-step fine-tuning below
-                # its peak learning rate throughout; 10% of the run, as is common
-                f"--policy.scheduler_warmup_steps={args.finetune_steps // 10}",
-                f"--steps={args.finetune_steps}", "--batch_size=64",
-                f"--save_freq={args.finetune_steps}"])
-            record = evaluate(ckpt, out / f"{arm}-n{args.n}-s{seed}" / "eval.json",
-                              args.episodes)
-            results[arm][seed] = [np.asarray(e["outcomes"], float) for e in record["evals"]]
+        calls += [(arm, seed, subset, stage2, base, out, args.n, args.lam,
+                   args.finetune_steps, args.episodes) for arm in ("direct", "ate")]
+    # each job one process (OMP_NUM_THREADS=1): two cores, two jobs at a time
+    records = map_processes(finetune_and_evaluate, calls, args.workers)
+    results: dict[str, dict[int, list[np.ndarray]]] = {"direct": {}, "ate": {}}
+    for (arm, seed, *_), record in zip(calls, records, strict=True):
+        results[arm][seed] = [np.asarray(e["outcomes"], float) for e in record["evals"]]
     rates = {arm: float(np.mean([np.concatenate(v).mean() for v in by_seed.values()]))
              for arm, by_seed in results.items()}
     point, lo, hi = paired_difference(results["ate"], results["direct"])

@@ -97,8 +97,9 @@ def run_episodes(envs: Sequence[RolloutEnv], policy: GenerativePolicy, task_id: 
             obs = (torch.as_tensor(np.stack([np.stack(s.history) for s in plan]))
                    if policy.config.obs_dim else None)
             task = torch.full((len(plan),), task_id) if policy.config.num_tasks else None
-            chunks = policy.act(obs, task, batch=len(plan), generator=gen,
-                                guide=guide).numpy()
+            # an actor without sampling guidance need not take the argument (LeRobot's)
+            extra = {} if guide is None else {"guide": guide}
+            chunks = policy.act(obs, task, batch=len(plan), generator=gen, **extra).numpy()
             for s, chunk in zip(plan, chunks, strict=True):
                 s.queue = list(chunk[:execute])
         still = []
