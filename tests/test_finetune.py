@@ -97,6 +97,26 @@ def test_checkpoints_reload_to_the_trained_policy_in_memory(runs, tmp_path) -> N
     assert tuned.task_names == ["push", "reach", "lift"]
 
 
+def test_the_latent_term_trains_the_policy_only(runs, tmp_path) -> None:
+    """The manifold term's encoder and prior stay out of the optimiser and unchanged, and
+    its hinge came from the target's chunks."""
+    from ate.finetune.run import PolicyTrainer, _setup
+
+    saved = json.loads((runs / "latent/last/config.json").read_text())["run"]
+    config = from_dict(PolicyRunConfig, saved)
+    data, policy, guidance, latent = _setup(config)
+    assert guidance is None and latent is not None and latent.hinge is not None
+    trainer = PolicyTrainer(policy, None, data, config, tmp_path / "run", "finetune", latent)
+    frozen = {k: v.clone() for k, v in latent.view.encoder.state_dict().items()}
+    prior = {k: v.clone() for k, v in latent.prior.state_dict().items()}
+    optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert optimised == {id(p) for p in policy.parameters()}
+    trainer.fit()
+    assert all(torch.equal(v, frozen[k]) for k, v in latent.view.encoder.state_dict().items())
+    assert all(torch.equal(v, prior[k]) for k, v in latent.prior.state_dict().items())
+    assert "latent_term" in latent.last_stats
+
+
 def test_guided_run_differs_and_holds_no_encoder(runs) -> None:
     direct = load_file(str(runs / "direct/last/model.safetensors"))
     for name in ("guided", "latent"):
