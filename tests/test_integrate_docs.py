@@ -54,11 +54,11 @@ def stage2(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def test_the_page_has_the_four_integrations() -> None:
-    assert len(SNIPPETS) == 4
+def test_the_page_has_the_five_integrations() -> None:
+    assert len(SNIPPETS) == 5
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(5))
 def test_snippet_runs(stage2, index) -> None:
     namespace: dict[str, object] = {}
     exec(compile(SNIPPETS[index], f"{DOC}#snippet{index}", "exec"), namespace)
