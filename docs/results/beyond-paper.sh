@@ -6,7 +6,19 @@
 # (N and lengths below; the paper-regime's own direct and ATE jobs of that setting are reused,
 # as the retention list, validation demos and tag match). Every step resumes.
 #   N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh [OUT]
+# Then the best term out of sample, on the robosuite default grid (its own environment, as
+# docs/results/release.sh robosuite):
+#   KIND=consistency BETA=3 PATH=$PWD/.venv/bin:$PATH \
+#     bash docs/results/beyond-paper.sh robosuite [OUT]
 set -euo pipefail
+if [ "${1:-}" = robosuite ]; then
+  out=${2:-runs/bench-rs}
+  export OMP_NUM_THREADS=1
+  ate bench --suite robosuite --out "$out" --robosuite.arms direct "latent_${KIND:?set KIND}" \
+    --robosuite.latent-loss.beta "${BETA:?set BETA}" --robosuite.tag "$KIND-b$BETA"
+  cp "$out/results-$KIND-b$BETA.json" "docs/results/robosuite-beyond-$KIND-b$BETA.json"
+  exit 0
+fi
 out=${1:-runs/bench-mw}
 n=${N:-5}
 read -r -a lengths <<< "${LENGTHS:-300 10000}"
