@@ -6,9 +6,10 @@
 # (N and lengths below; the paper-regime's own direct and ATE jobs of that setting are reused,
 # as the retention list, validation demos and tag match). Every step resumes.
 #   N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh [OUT]
-# Then the best term out of sample, on the robosuite default grid (its own environment, as
-# docs/results/release.sh robosuite):
-#   KIND=consistency BETA=3 PATH=$PWD/.venv/bin:$PATH \
+# Then the best term out of sample, on the robosuite default grid, in the environment whose
+# direct jobs it pairs with (.venv, numpy 1.26, as docs/results/release.sh robosuite), with
+# this checkout's code:
+#   KIND=consistency BETA=3 PYTHONPATH=$PWD/src PATH=$PWD/.venv/bin:$PATH \
 #     bash docs/results/beyond-paper.sh robosuite [OUT]
 set -euo pipefail
 if [ "${1:-}" = robosuite ]; then
