@@ -130,3 +130,40 @@ def test_init_from_a_stock_checkpoint_takes_its_config_and_weights(stage2, tmp_p
 
     with pytest.raises(ConfigError, match=r"no config\.json"):
         ATEDiffusionConfig(ate=SteerOptions(init_from=str(tmp_path)))
+
+
+def test_a_guided_run_logs_its_displacement_once(stage2, caplog) -> None:
+    """After its first ``batches`` training batches the policy logs Steer's displacement of
+    the implied clean actions (as ``ate finetune`` does), and the ratio is the pooled RMS of
+    ``target_shift`` over that of the clean actions on those batches."""
+    import logging
+
+    from lerobot_policy_ate.steer import ShiftLog
+
+    seen = []
+
+    class Recording(ShiftLog):
+        def observe(self, guidance, family, g, time, clean, steps) -> None:
+            seen.append((g, time, clean, steps))
+            super().observe(guidance, family, g, time, clean, steps)
+
+    _, ate = pair("epsilon", SteerOptions(guidance_path=str(stage2), lam=2.0))
+    ate.diffusion.shift_log = Recording(batches=2)
+    ate.train()
+    with caplog.at_level(logging.INFO, logger="lerobot_policy_ate.steer"):
+        loss(ate, seed=3)
+        assert "displaces" not in caplog.text
+        loss(ate, seed=4)
+        loss(ate, seed=5)
+    assert caplog.text.count("Steer displaces the implied clean actions by") == 1
+    ratio = ate.diffusion.shift_log.ratio
+    cfg = ate.guidance.config
+    shift_sq = clean_sq = 0.0
+    for g, time, clean, steps in seen[:2]:  # pooled over chunks: sum of squares, then ratio
+        real = steps[..., None].expand(-1, -1, D).float()
+        shift = target_shift("epsilon", g, time, lam=2.0, clamp=cfg.clamp, order=cfg.order,
+                             floor=cfg.floor)[..., :D]
+        shift_sq += float(((shift ** 2 * real).sum((1, 2)) / real.sum((1, 2))).sum())
+        clean_sq += float(((clean[..., :D] ** 2 * real).sum((1, 2)) / real.sum((1, 2))).sum())
+    assert ratio == pytest.approx((shift_sq / clean_sq) ** 0.5, rel=1e-5) and ratio > 0
+    assert f"{100 * ratio:.1f}%" in caplog.text

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ate.steer import LatentGuidance, guided_target
-from lerobot_policy_ate.steer import captured
+from lerobot_policy_ate.steer import ShiftLog, captured
 
 
 class GuidedFlowModel:
@@ -25,6 +25,7 @@ class GuidedFlowModel:
 
     guidance: LatentGuidance | None = None
     step_mask: Tensor | None = None
+    shift_log: ShiftLog | None = None
 
     def forward(self, *args: Any, **kwargs: Any) -> Tensor:
         stock = super().forward  # type: ignore[misc]
@@ -47,6 +48,8 @@ class GuidedFlowModel:
         u_t = noise - actions
         guidance, cfg = self.guidance, self.guidance.config
         g = guidance(x_t, actions, self.step_mask)
+        if self.training and self.shift_log is not None:  # type: ignore[attr-defined]
+            self.shift_log.observe(guidance, "flow_pi0", g, time, actions, self.step_mask)
         goal = guided_target("flow_pi0", u_t, g, time, lam=guidance.lam, clamp=cfg.clamp,
                              sign=cfg.sign, order=cfg.order, floor=cfg.floor)
         return F.mse_loss(goal, v_t, reduction="none")

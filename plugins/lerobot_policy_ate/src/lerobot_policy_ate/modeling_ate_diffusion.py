@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ate.steer import LatentGuidance, guided_target
 from lerobot_policy_ate.configuration_ate_diffusion import ATEDiffusionConfig
-from lerobot_policy_ate.steer import ATEPolicyMixin, captured
+from lerobot_policy_ate.steer import ATEPolicyMixin, ShiftLog, captured
 
 
 class GuidedDiffusionModel(DiffusionModel):
@@ -23,6 +23,7 @@ class GuidedDiffusionModel(DiffusionModel):
     """
 
     guidance: LatentGuidance | None = None  # set by the policy; never a submodule
+    shift_log: ShiftLog | None = None
 
     def compute_loss(self, batch: dict[str, Tensor]) -> Tensor:
         guidance = self.guidance
@@ -52,6 +53,8 @@ class GuidedDiffusionModel(DiffusionModel):
         abar = self.noise_scheduler.alphas_cumprod.to(clean.device)[drawn["timesteps"]]
         steps = ~batch["action_is_pad"] if "action_is_pad" in batch else None
         g = guidance(drawn["noisy"], clean, steps)
+        if self.training and self.shift_log is not None:
+            self.shift_log.observe(guidance, family, g, abar, clean, steps)
         cfg = guidance.config
         goal = guided_target(family, target, g, abar, lam=guidance.lam, clamp=cfg.clamp,
                              sign=cfg.sign, order=cfg.order, floor=cfg.floor)

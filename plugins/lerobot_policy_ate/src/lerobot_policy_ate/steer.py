@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ from torch import nn
 from ate.data.normalizer import Normalizer
 from ate.errors import ConfigError
 from ate.steer import GuidanceConfig, LatentGuidance
+from ate.steer.objectives import Family, masked_rms
+from ate.steer.shift import SHIFT_WARNING
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -95,6 +100,42 @@ def build_guidance(options: SteerOptions, config: Any, dataset_stats: dict | Non
                                           policy_normalizer=policy_norm, **fields)
 
 
+class ShiftLog:
+    """Steer's displacement of the implied clean actions over the first ``batches`` guided
+    training batches (RMS of ``target_shift`` over the RMS of the clean actions, real slots
+    and steps), logged once, with a warning above ``ate.steer.shift.SHIFT_WARNING``: what
+    ``ate finetune`` measures before training, measured here on the run's own batches."""
+
+    def __init__(self, batches: int = 20) -> None:
+        self.batches, self.seen, self.count = batches, 0, 0
+        self.shift_sq, self.clean_sq = 0.0, 0.0
+        self.ratio: float | None = None
+
+    @torch.no_grad()
+    def observe(self, guidance: LatentGuidance, family: Family, g: torch.Tensor,
+                time: torch.Tensor, clean: torch.Tensor, steps: torch.Tensor | None) -> None:
+        """Add one batch (g, clean (B, H, U), time (B,), steps (B, H)); logs on the last."""
+        if self.ratio is not None:
+            return
+        mask = torch.zeros(g.shape[-1], dtype=torch.bool, device=g.device)
+        mask[guidance.slots] = True
+        shift = guidance.target_shift(family, g, time)
+        self.shift_sq += float(masked_rms(shift, mask, steps).pow(2).sum())
+        self.clean_sq += float(masked_rms(clean.float(), mask, steps).pow(2).sum())
+        self.count, self.seen = self.count + len(g), self.seen + 1
+        if self.seen < self.batches:
+            return
+        self.ratio = (self.shift_sq / max(self.clean_sq, 1e-24)) ** 0.5
+        log.info("Steer displaces the implied clean actions by %.1f%% of the actions' RMS "
+                 "(%d training chunks, lambda %.3g, %s)", 100 * self.ratio, self.count,
+                 guidance.lam, guidance.config.order.replace("_", " "))
+        if self.ratio > SHIFT_WARNING:
+            log.warning("Steer's displacement %.1f%% is above %.0f%%: on Meta-World every "
+                        "setting above that lost success against plain fine-tuning "
+                        "(ate's docs/results.md); lower --policy.ate.lam (now %.3g).",
+                        100 * self.ratio, 100 * SHIFT_WARNING, guidance.lam)
+
+
 @contextmanager
 def captured(module: nn.Module) -> Iterator[dict[str, Any]]:
     """The last output of ``module`` during the block, under ``"out"``."""
@@ -156,6 +197,7 @@ class ATEPolicyMixin:
         model = getattr(self, self.inner)
         model.__class__ = guided_class
         model.guidance = build_guidance(self.config.ate, self.config, dataset_stats)
+        model.shift_log = ShiftLog()
 
     @property
     def guidance(self) -> LatentGuidance | None:
