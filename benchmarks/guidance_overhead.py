@@ -9,6 +9,8 @@ chunks of 16 x 14, batch 64; per step we time:
   floor      + one encoder forward + backward on the noisy chunk only (the physical floor)
   release    + the release's way: two encoder calls with graphs, sampled latents,
              anomaly detection on in the hot path
+  latent     + the latent consistency term (beyond the paper): E(a0) without autograd, E of
+             the implied clean chunk with the backward reaching the U-Net
 for the CPU-preset VAE and the release-size VAE (512 latent, 9 layers, ff 1024).
 
     python benchmarks/guidance_overhead.py [--steps 10] [--batch 64]
@@ -26,6 +28,8 @@ import torch
 from ate.align.vae import ActionVAE, VAEConfig
 from ate.policies import ConditionalUnet1D
 from ate.steer import GuidanceConfig, LatentGuidance, guided_loss
+from ate.steer.chunk_encoder import PolicyChunkEncoder
+from ate.steer.latent_loss import LatentLoss, LatentLossConfig
 
 PRESETS = {
     "cpu": dict(latent_dim=32, hidden_dim=64, num_layers=3, num_heads=4, ff_dim=128),
@@ -70,15 +74,17 @@ def main() -> None:
           f"{torch.__version__}, python {platform.python_version()}, "
           f"{torch.get_num_threads()} threads")
     print(f"{'VAE':8} {'plain':>7} {'ours':>7} {'batched':>8} {'cached':>7} {'floor':>7} "
-          f"{'release':>8}   added ms: {'ours':>6} {'cached':>7} {'floor':>6} {'release':>8}"
-          f"   release/ours  release/cached")
+          f"{'release':>8} {'latent':>7}   added ms: {'ours':>6} {'cached':>7} {'floor':>6} "
+          f"{'release':>8} {'latent':>7}   release/ours  release/cached")
     for name, arch in PRESETS.items():
         encoder = ActionVAE(VAEConfig(action_dim=d, max_chunk_length=h, **arch))
         guide = LatentGuidance(encoder, GuidanceConfig(lam=2.0, clamp=0.1))
         batched = LatentGuidance(encoder, GuidanceConfig(lam=2.0, clamp=0.1, batched=True))
+        latent = LatentLoss(PolicyChunkEncoder(encoder),
+                            LatentLossConfig(kind="consistency", beta=1.0))
 
         def step(mode: str, guide: LatentGuidance = guide,
-                 batched: LatentGuidance = batched) -> float:
+                 batched: LatentGuidance = batched, latent: LatentLoss = latent) -> float:
             a0, noise = torch.randn(b, h, d), torch.randn(b, h, d)
             t = torch.randint(0, 100, (b,))
             noisy = abar[t].sqrt().view(-1, 1, 1) * a0 + (1 - abar[t]).sqrt().view(-1, 1, 1) \
@@ -96,27 +102,32 @@ def main() -> None:
                 floor_cost(guide.encoder, noisy)
             elif mode == "release":
                 g = release_guidance(guide.encoder, noisy, a0)
-            loss = guided_loss("epsilon", unet(noisy, t), noise, g, abar[t],
-                               lam=0.0 if mode in ("plain", "floor") else 2.0)
+            pred = unet(noisy, t)
+            loss = guided_loss("epsilon", pred, noise, g, abar[t],
+                               lam=0.0 if mode in ("plain", "floor", "latent") else 2.0)
+            if mode == "latent":
+                loss = loss + latent("epsilon", pred, noisy, a0, abar[t])
             opt.zero_grad()
             loss.backward()
             opt.step()
             return time.perf_counter() - tic
 
         times = {}
-        for mode in ("plain", "ours", "batched", "cached", "floor", "release"):
+        for mode in ("plain", "ours", "batched", "cached", "floor", "release", "latent"):
             for _ in range(2):
                 step(mode)
             times[mode] = 1e3 * float(np.median([step(mode) for _ in range(args.steps)]))
-        added = {m: times[m] - times["plain"] for m in ("ours", "cached", "floor", "release")}
+        added = {m: times[m] - times["plain"]
+                 for m in ("ours", "cached", "floor", "release", "latent")}
 
         def ratio(num: float, den: float, plain: float = times["plain"]) -> str:
             return f"{num / den:.2f}x" if den > 0.05 * plain else "(noise)"
 
         print(f"{name:8} {times['plain']:7.0f} {times['ours']:7.0f} {times['batched']:8.0f} "
-              f"{times['cached']:7.0f} {times['floor']:7.0f} {times['release']:8.0f}"
-              f"             {added['ours']:6.0f} {added['cached']:7.0f} {added['floor']:6.0f} "
-              f"{added['release']:8.0f}   {ratio(added['release'], added['ours']):>12}  "
+              f"{times['cached']:7.0f} {times['floor']:7.0f} {times['release']:8.0f} "
+              f"{times['latent']:7.0f}             {added['ours']:6.0f} {added['cached']:7.0f} "
+              f"{added['floor']:6.0f} {added['release']:8.0f} {added['latent']:7.0f}   "
+              f"{ratio(added['release'], added['ours']):>12}  "
               f"{ratio(added['release'], added['cached']):>14}")
     print("\nall times ms per training step (median). 'added' = minus the plain step; floor = "
           "one encoder forward+backward on the noisy chunk. '(noise)' = the added cost is under "
