@@ -120,7 +120,7 @@ def test_closed_loop_rollout_with_the_expert_succeeds() -> None:
     assert 0.15 < lo < 0.16 and hi == 1.0  # exact Clopper-Pearson for 2/2
 
 
-def test_eval_command_on_a_trained_policy(tmp_path) -> None:
+def test_eval_command_on_a_trained_policy(tmp_path, monkeypatch) -> None:
     import json
 
     assert main(["data", "generate", "--out", str(tmp_path / "mw"), "--tasks", "reach-v3",
@@ -163,6 +163,19 @@ def test_eval_command_on_a_trained_policy(tmp_path) -> None:
     assert evals["sg"]["sampling_guidance"] == {"stage2": str(tmp_path / "stage2"),
                                                 "scale": 0.5}
     assert evals["sg0"]["tasks"][0] == result
+    # over several tasks the bank of target latents is built once (one read of the data), and
+    # each task's episodes are those of a single-task evaluation with its own bank
+    import ate.data.prepare
+    from ate.bench.rollout import evaluate
+
+    reads = []
+    real = ate.data.prepare.prepare_chunks
+    monkeypatch.setattr(ate.data.prepare, "prepare_chunks",
+                        lambda *a, **k: reads.append(1) or real(*a, **k))
+    twice = evaluate(str(tmp_path / "pol"), "metaworld", ["reach-v3", "reach-v3"], 2,
+                     max_steps=16, sampling=(str(tmp_path / "stage2"), 0.5))
+    assert len(reads) == 1
+    assert [t.outcomes for t in twice] == [evals["sg"]["tasks"][0]["outcomes"]] * 2
     # `--video 1` wrote the first evaluation episode; no rendering here is a failure
     import imageio.v3 as iio
 

@@ -209,6 +209,17 @@ def test_loss_records_the_target_shift_against_its_closed_form() -> None:
     assert summary["target_shift_ratio"] == pytest.approx(
         float(torch.stack(rms).pow(2).mean().sqrt() / torch.stack(clean).pow(2).mean().sqrt()))
 
+    # pooled over two batches by ShiftAccumulator: the same closed form over all 5 chunks
+    from ate.steer.shift import ShiftAccumulator
+
+    pooled = ShiftAccumulator(guide)
+    for part in (slice(0, 2), slice(2, 5)):
+        out, sq = pooled.add("epsilon", g[part], abar[part], a0[part], steps[part])
+        torch.testing.assert_close(out.abs(), shift[part].abs())  # sign: objectives tests
+        torch.testing.assert_close(sq, torch.stack(rms[part]).pow(2))
+    assert pooled.count == 5 and pooled.ratio == pytest.approx(
+        float(torch.stack(rms).pow(2).mean().sqrt() / torch.stack(clean).pow(2).mean().sqrt()))
+
 
 def test_measure_shift_is_linear_in_lambda_and_leaves_the_rng_alone(tmp_path) -> None:
     from ate.data import write_hdf5_episodes

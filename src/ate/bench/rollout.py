@@ -19,6 +19,7 @@ import torch
 from ate.bench.stats import success_interval
 from ate.checkpoint import read_json, resolve_checkpoint
 from ate.config import from_dict
+from ate.data.chunks import first_chunks
 from ate.errors import ConfigError
 from ate.policies import GenerativePolicy
 from ate.policies.policy import Guide
@@ -133,12 +134,13 @@ def evaluate_task(policy_dir: str, suite: str, task: str, episodes: int, execute
                   first_seed: int = EVAL_SEED_BASE, max_steps: int | None = None,
                   batch: int = 10, robot: str | None = None,
                   units_from: str | None = None,
-                  sampling: tuple[str, float] | None = None) -> TaskResult:
+                  sampling: tuple[str, float] | tuple[str, float, torch.Tensor] | None = None
+              ) -> TaskResult:
     """Success of a saved policy on one task over ``episodes`` seeded episodes, ``batch``
     environments in lock step. ``units_from``: another saved policy whose action and
     observation normalisers replace this one's (the fine-tuned weights acting in the
     pre-trained policy's units, for the tasks it was pre-trained on). ``sampling``: (stage-2
-    folder, scale) of sampling-time latent guidance (``sampling_guide``)."""
+    folder, scale[, bank]) of sampling-time latent guidance (``sampling_guide``)."""
     torch.set_num_threads(1)
     policy, task_id = load_task_policy(policy_dir, task)
     if units_from is not None:
@@ -170,11 +172,17 @@ def _check_fits(policy: GenerativePolicy, env: RolloutEnv, policy_dir: str, suit
                           "policy trained on this suite's demos.")
 
 
-def sampling_guide(policy: GenerativePolicy, policy_dir: str, stage2: str, scale: float
-                   ) -> LatentSamplingGuidance:
+def sampling_guide(policy: GenerativePolicy, policy_dir: str, stage2: str, scale: float,
+                   bank: torch.Tensor | None = None) -> LatentSamplingGuidance:
     """Sampling-time latent guidance for a saved policy: the stage-2 encoder of ``stage2`` in
-    the policy's units, and a bank of latents of the chunks the policy was trained on (the
-    data recorded in its config.json)."""
+    the policy's units, and a bank of latents (K, d) of the chunks the policy was trained on
+    (the data recorded in its config.json), or ``bank`` when given (one evaluation over many
+    tasks builds it once)."""
+    view = PolicyChunkEncoder.from_pretrained(stage2, slots=policy.slots.indices,
+                                              policy_normalizer=policy.normalizer)
+    cfg = SamplingGuidanceConfig(scale=scale)
+    if bank is not None:
+        return LatentSamplingGuidance(view, bank, cfg)
     from ate.data.config import DataConfig
     from ate.data.prepare import prepare_chunks
 
@@ -184,10 +192,7 @@ def sampling_guide(policy: GenerativePolicy, policy_dir: str, stage2: str, scale
         raise ConfigError(f"{path}: no recorded training data, so no target latents for "
                           "sampling guidance; use a policy written by `ate finetune`.")
     data = prepare_chunks(from_dict(DataConfig, run["data"], str(path)))
-    cfg = SamplingGuidanceConfig(scale=scale)
-    picked = data.train.__getitems__(list(range(min(len(data.train), cfg.bank_size))))
-    view = PolicyChunkEncoder.from_pretrained(stage2, slots=policy.slots.indices,
-                                              policy_normalizer=policy.normalizer)
+    picked = first_chunks(data.train, cfg.bank_size)
     return LatentSamplingGuidance.from_chunks(view, picked["action"], picked.get("step_mask"),
                                               cfg)
 
@@ -196,8 +201,14 @@ def evaluate(policy_dir: str, suite: str, tasks: Sequence[str], episodes: int,
              execute: int = 8, workers: int = 1, max_steps: int | None = None,
              robots: Sequence[str] = (), batch: int = 10,
              sampling: tuple[str, float] | None = None) -> list[TaskResult]:
-    """``evaluate_task`` for every task (and robot), ``workers`` processes at a time."""
+    """``evaluate_task`` for every task (and robot), ``workers`` processes at a time, of the
+    policy in ``policy_dir`` (a run folder or a checkpoint folder); with
+    ``sampling``, its bank of target latents is built once, here, for all of them."""
+    policy_dir = str(resolve_checkpoint(Path(policy_dir)))
     pairs = [(t, r) for r in (robots or [None]) for t in tasks]
+    if sampling is not None and len(pairs) > 1:
+        policy = GenerativePolicy.from_pretrained(Path(policy_dir))
+        sampling = (*sampling, sampling_guide(policy, policy_dir, *sampling).bank.cpu())
     calls = [(policy_dir, suite, t, episodes, execute, EVAL_SEED_BASE, max_steps, batch, r,
               None, sampling) for t, r in pairs]
     return map_processes(evaluate_task, calls, workers)

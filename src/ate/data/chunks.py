@@ -225,3 +225,10 @@ def collate_chunks(batch: Batch | list[Batch]) -> Batch:
     if isinstance(batch, dict):
         return batch
     return {k: torch.stack([item[k] for item in batch]) for k in batch[0]}
+
+
+def first_chunks(dataset: ChunkDataset | MixedChunkDataset, n: int) -> Batch:
+    """The first ``min(n, len(dataset))`` windows as one batch (``action`` (n, H, U),
+    ``step_mask`` (n, H), ...): a fixed, seed-free sample of a target's chunks, so whatever is
+    computed from it (a hinge, a bank of latents) is the same on every run and resume."""
+    return dataset.__getitems__(list(range(min(len(dataset), n))))

@@ -15,7 +15,7 @@ from diffusers.training_utils import EMAModel
 
 from ate.checkpoint import read_json, resolve_checkpoint, resolve_last
 from ate.config import from_dict, to_dict
-from ate.data.chunks import ChunkDataset
+from ate.data.chunks import ChunkDataset, first_chunks
 from ate.data.prepare import PreparedChunks, prepare_corpus
 from ate.errors import ConfigError, DataError
 from ate.finetune.config import PolicyRunConfig
@@ -221,8 +221,7 @@ def _latent_loss(config: PolicyRunConfig, data: PreparedChunks) -> LatentLoss | 
                                         slots=list(data.slots.indices),
                                         policy_normalizer=data.normalizer)
     if config.latent_loss.kind == "manifold":
-        n = min(len(data.train), HINGE_CHUNKS)
-        batch = data.train.__getitems__(list(range(n)))
+        batch = first_chunks(data.train, HINGE_CHUNKS)
         latent.calibrate_hinge(batch["action"], batch.get("step_mask"))
     return latent
 

@@ -119,9 +119,9 @@ def measure_shift(policy: NoisingPolicy, guidance: LatentGuidance, dataset: Chun
     device = torch.device(device) if device is not None else next(
         guidance.encoder.parameters()).device
     cfg = guidance.config
-    sums = {"shift": 0.0, "clean": 0.0, "cosine": 0.0, "clamped": 0.0, "g_norm": 0.0}
+    pooled = ShiftAccumulator(guidance)
+    sums = {"cosine": 0.0, "clamped": 0.0, "g_norm": 0.0}
     bands = [[0.0, 0] for _ in range(NOISE_BUCKETS)]
-    count = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the time samplers draw from the global RNG
         picks = torch.Generator().manual_seed(seed)
@@ -134,26 +134,21 @@ def measure_shift(policy: NoisingPolicy, guidance: LatentGuidance, dataset: Chun
             steps = None if steps is None else steps.to(device)
             noisy, _, _, t_guid = policy.corrupt(a0, noise)
             g = guidance(noisy, a0, steps)
-            mask = torch.zeros(a0.shape[-1], dtype=torch.bool, device=device)
-            mask[guidance.slots] = True
-            shift = guidance.target_shift(policy.family, g, t_guid)
-            shift_sq = masked_rms(shift, mask, steps).pow(2)
-            sums["shift"] += float(shift_sq.sum())
-            real = _real(mask, steps, shift)
+            shift, shift_sq = pooled.add(policy.family, g, t_guid, a0, steps)
+            real = _real(pooled.mask(a0), steps, shift)
             sums["cosine"] += float(F.cosine_similarity(
                 (shift * real).flatten(1), ((noisy - a0) * real).flatten(1), dim=1).sum())
-            sums["clean"] += float(masked_rms(a0, mask, steps).pow(2).sum())
             sums["clamped"] += float(clamped_fraction(
                 policy.family, g, t_guid, clamp=cfg.clamp, order=cfg.order, floor=cfg.floor,
-                mask=mask, step_mask=steps).sum())
+                mask=pooled.mask(a0), step_mask=steps).sum())
             sums["g_norm"] += float(guidance.last_stats.g_norm.sum())
             level = noise_level(policy.family, torch.as_tensor(t_guid).expand(len(idx)))
             band = (level * NOISE_BUCKETS).long().clamp(0, NOISE_BUCKETS - 1).cpu()
             for b, sq in zip(band.tolist(), shift_sq.cpu().tolist(), strict=True):
                 bands[b][0] += sq
                 bands[b][1] += 1
-            count += len(idx)
-    shift_rms, clean_rms = (sums["shift"] / count) ** 0.5, (sums["clean"] / count) ** 0.5
+    count = pooled.count
+    shift_rms, clean_rms = pooled.shift_rms, pooled.clean_rms
     scale = max(clean_rms, 1e-12)
     return ShiftReport(
         ratio=shift_rms / scale, shift_rms=shift_rms, clean_rms=clean_rms,
@@ -161,6 +156,57 @@ def measure_shift(policy: NoisingPolicy, guidance: LatentGuidance, dataset: Chun
         g_norm=sums["g_norm"] / count, lam=float(guidance.lam), floor=cfg.floor, sign=cfg.sign,
         chunks=count, order=cfg.order, distance=cfg.distance, preset=cfg.preset,
         ratio_by_noise=[(sq / n) ** 0.5 / scale if n else None for sq, n in bands])
+
+
+class ShiftAccumulator:
+    """Pools Steer's displacement over batches: the sums behind ``ShiftReport.ratio``, the
+    RMS (over the target's slots and real steps) of ``target_shift`` over that of the clean
+    actions, per-chunk squares summed before the root. ``measure_shift`` feeds it sampled
+    batches; a trainer can feed it its own (the LeRobot plugin's ``ShiftLog`` does).
+
+    Args:
+        guidance: the ``LatentGuidance`` whose g is fed (its slots and ``target_shift``).
+    """
+
+    def __init__(self, guidance: LatentGuidance) -> None:
+        self.guidance = guidance
+        self.shift_sq, self.clean_sq, self.count = 0.0, 0.0, 0
+
+    def mask(self, like: torch.Tensor) -> torch.Tensor:
+        """(U,) bool for chunks shaped like ``like`` (..., U): True at the target's slots."""
+        mask = torch.zeros(like.shape[-1], dtype=torch.bool, device=like.device)
+        mask[self.guidance.slots] = True
+        return mask
+
+    @torch.no_grad()
+    def add(self, family: Family, g: torch.Tensor, time: torch.Tensor | float,
+            clean: torch.Tensor, steps: torch.Tensor | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add one batch: g and clean (B, H, U) in the policy's normalised units, time as
+        ``target_shift``, steps (B, H) bool. Returns the displacement (B, H, U) and its
+        per-chunk mean square (B,)."""
+        mask = self.mask(g)
+        shift = self.guidance.target_shift(family, g, time)
+        shift_sq = masked_rms(shift, mask, steps).pow(2)
+        self.shift_sq += float(shift_sq.sum())
+        self.clean_sq += float(masked_rms(clean, mask, steps).pow(2).sum())
+        self.count += len(g)
+        return shift, shift_sq
+
+    @property
+    def shift_rms(self) -> float:
+        """RMS of the displacement so far (normalised action units)."""
+        return (self.shift_sq / max(self.count, 1)) ** 0.5
+
+    @property
+    def clean_rms(self) -> float:
+        """RMS of the clean actions so far (normalised action units)."""
+        return (self.clean_sq / max(self.count, 1)) ** 0.5
+
+    @property
+    def ratio(self) -> float:
+        """shift_rms / clean_rms (0 for an all-zero clean set)."""
+        return self.shift_rms / max(self.clean_rms, 1e-12)
 
 
 def _real(mask: torch.Tensor, steps: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:

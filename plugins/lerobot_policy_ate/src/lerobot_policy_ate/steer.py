@@ -25,8 +25,8 @@ from torch import nn
 from ate.data.normalizer import Normalizer
 from ate.errors import ConfigError
 from ate.steer import GuidanceConfig, LatentGuidance
-from ate.steer.objectives import Family, masked_rms
-from ate.steer.shift import SHIFT_WARNING
+from ate.steer.objectives import Family
+from ate.steer.shift import SHIFT_WARNING, ShiftAccumulator
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,8 @@ class ShiftLog:
     ``ate finetune`` measures before training, measured here on the run's own batches."""
 
     def __init__(self, batches: int = 20) -> None:
-        self.batches, self.seen, self.count = batches, 0, 0
-        self.shift_sq, self.clean_sq = 0.0, 0.0
+        self.batches, self.seen = batches, 0
+        self.pooled: ShiftAccumulator | None = None
         self.ratio: float | None = None
 
     @torch.no_grad()
@@ -117,17 +117,14 @@ class ShiftLog:
         """Add one batch (g, clean (B, H, U), time (B,), steps (B, H)); logs on the last."""
         if self.ratio is not None:
             return
-        mask = torch.zeros(g.shape[-1], dtype=torch.bool, device=g.device)
-        mask[guidance.slots] = True
-        shift = guidance.target_shift(family, g, time)
-        self.shift_sq += float(masked_rms(shift, mask, steps).pow(2).sum())
-        self.clean_sq += float(masked_rms(clean.float(), mask, steps).pow(2).sum())
-        self.count, self.seen = self.count + len(g), self.seen + 1
+        self.pooled = self.pooled or ShiftAccumulator(guidance)
+        self.pooled.add(family, g, time, clean.float(), steps)
+        self.seen += 1
         if self.seen < self.batches:
             return
-        self.ratio = (self.shift_sq / max(self.clean_sq, 1e-24)) ** 0.5
+        self.ratio = self.pooled.ratio
         log.info("Steer displaces the implied clean actions by %.1f%% of the actions' RMS "
-                 "(%d training chunks, lambda %.3g, %s)", 100 * self.ratio, self.count,
+                 "(%d training chunks, lambda %.3g, %s)", 100 * self.ratio, self.pooled.count,
                  guidance.lam, guidance.config.order.replace("_", " "))
         if self.ratio > SHIFT_WARNING:
             log.warning("Steer's displacement %.1f%% is above %.0f%%: on Meta-World every "
