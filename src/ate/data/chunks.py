@@ -46,6 +46,7 @@ class ChunkDataset(Dataset[Batch]):
         ``episode``: () int64, index of the episode in ``episodes``.
         ``embodiment``: () int64, the ``embodiment_id`` given at construction.
         ``task``: () int64, the episode's task id in ``task_ids`` (-1 when unknown).
+        ``index``: () int64, the window's own index (what per-window caches key on).
         ``obs`` (with ``obs_horizon`` > 0): (n_obs, S) float32, the observations of the
             window's first step and the n_obs - 1 before it (repeating the episode's first
             observation before its start), normalised by ``obs_normalizer``.
@@ -155,6 +156,7 @@ class ChunkDataset(Dataset[Batch]):
             "episode": self._episode[idx],
             "embodiment": torch.full((b,), self.embodiment_id, dtype=torch.long),
             "task": self._task[idx],
+            "index": idx % len(self),
         }
         if self.obs_horizon:
             obs_rows = torch.maximum(self._start[idx, None] + self._obs_offsets,
@@ -166,8 +168,9 @@ class ChunkDataset(Dataset[Batch]):
 class MixedChunkDataset(Dataset[Batch]):
     """Several embodiments' ``ChunkDataset``s as one corpus (same H and U, any D).
 
-    Items are those of the member datasets, in order; ``__getitems__`` gathers a batch
-    that spans members and keeps the requested order.
+    Items are those of the member datasets, in order (``index`` renumbered across the
+    corpus); ``__getitems__`` gathers a batch that spans members and keeps the requested
+    order.
     """
 
     def __init__(self, datasets: Sequence[ChunkDataset]) -> None:
@@ -216,7 +219,9 @@ class MixedChunkDataset(Dataset[Batch]):
             parts.append(self.datasets[m].__getitems__((idx[sel] - offset).tolist()))
             positions.append(sel)
         order = torch.from_numpy(np.argsort(np.concatenate(positions)))
-        return {k: torch.cat([p[k] for p in parts])[order] for k in parts[0]}
+        batch = {k: torch.cat([p[k] for p in parts])[order] for k in parts[0]}
+        batch["index"] = torch.from_numpy(idx % len(self))  # the corpus's, not the member's
+        return batch
 
 
 def collate_chunks(batch: Batch | list[Batch]) -> Batch:

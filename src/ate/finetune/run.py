@@ -271,6 +271,9 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
             log.warning(report.warning())
         out.mkdir(parents=True, exist_ok=True)
         (out / "steer_shift.json").write_text(json.dumps(report.to_dict(), indent=2))
+    for term in (guidance, latent):  # the demos' own latents, encoded once, not per step
+        if term is not None:
+            term.cache_clean_latents(data.train)
     trainer = PolicyTrainer(policy, guidance, data, config, out, stage, latent)
     if resume is not None:
         last = resolve_last(resume)

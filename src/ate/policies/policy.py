@@ -92,11 +92,12 @@ class GenerativePolicy(nn.Module):
         if guidance is None:
             loss = masked_mse(pred, target, mask, steps)
         else:
-            g = guidance(noisy, a0, steps)
+            g = guidance(noisy, a0, steps, index=batch.get("index"))
             loss = guidance.loss(self.family, pred, target, g, t_guid, clean=a0, mask=mask,
                                  step_mask=steps)
         if latent_loss is not None:
-            loss = loss + latent_loss(self.family, pred, noisy, a0, t_guid, steps)
+            loss = loss + latent_loss(self.family, pred, noisy, a0, t_guid, steps,
+                                      index=batch.get("index"))
         return loss
 
     def forward(self, batch: dict[str, torch.Tensor], guidance: LatentGuidance | None = None,

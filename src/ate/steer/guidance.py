@@ -19,10 +19,12 @@ from typing import Literal
 import torch
 
 from ate.align.vae import ActionVAE
+from ate.data.chunks import ChunkDataset, MixedChunkDataset
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
 from ate.errors import ConfigError
 from ate.steer.chunk_encoder import PolicyChunkEncoder
+from ate.steer.clean_latents import CleanLatentTable
 from ate.steer.objectives import (
     Family,
     Order,
@@ -237,6 +239,7 @@ class LatentGuidance:
         self.lam = self.config.lam
         self._calibration: list[tuple[float, float]] = []
         self.last_stats: GuidanceStats | None = None
+        self.table: CleanLatentTable | None = None
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, *, slots: Sequence[int] | None = None,
@@ -256,15 +259,22 @@ class LatentGuidance:
         return cls(view, cfg)
 
     def to(self, device: str | torch.device) -> LatentGuidance:
-        """Move the encoder (in place) and return self."""
+        """Move the encoder and its clean-latent table (in place) and return self."""
         self.encoder.to(device)
+        if self.table is not None:
+            self.table.to(device)
         return self
+
+    def cache_clean_latents(self, dataset: ChunkDataset | MixedChunkDataset) -> None:
+        """Encode the clean chunks of ``dataset`` (the training set) once
+        (``CleanLatentTable``); calls given its batches' ``index`` then look E(a0) up."""
+        self.table = CleanLatentTable.build(self.view, dataset)
 
     # -- the guidance vector ----------------------------------------------------------------
     def __call__(self, noisy: torch.Tensor, clean: torch.Tensor | None = None,
                  step_mask: torch.Tensor | None = None,
-                 clean_latents: tuple[torch.Tensor, torch.Tensor] | None = None
-                 ) -> torch.Tensor:
+                 clean_latents: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 index: torch.Tensor | None = None) -> torch.Tensor:
         """g = -grad_{noisy} ||E(noisy) - E(clean)||^2, masked to the target's slots.
 
         Args:
@@ -274,6 +284,8 @@ class LatentGuidance:
             clean_latents: E(a0) as ``(mu, logvar)`` from ``clean_latents()``, instead of
                 ``clean``: clean chunks do not change between epochs, so their latents can be
                 computed once per dataset, leaving one encoder forward + backward per step.
+            index: (B,) the chunks' window indices (a batch's ``index``): with a table from
+                ``cache_clean_latents``, E(a0) is looked up there (``clean`` still given).
 
         Returns:
             g, (B, H, U), unclamped and unscaled (with ``distance="batch_mean"`` already
@@ -284,6 +296,10 @@ class LatentGuidance:
         param = next(self.encoder.parameters())
         x = noisy.detach().to(param.device, param.dtype).requires_grad_(True)
         steps = None if step_mask is None else step_mask.to(param.device)
+        if clean_latents is None and index is not None and self.table is not None:
+            if clean is None:
+                raise ValueError("a table lookup checks the clean chunks: pass clean= too")
+            clean_latents = self.table.lookup(index, clean, step_mask)
         with torch.enable_grad():
             if clean_latents is not None:
                 mu0, logvar0 = (t.to(param.device, param.dtype) for t in clean_latents)

@@ -32,9 +32,11 @@ from typing import Literal
 import torch
 
 from ate.align.prior import LatentPrior
+from ate.data.chunks import ChunkDataset, MixedChunkDataset
 from ate.data.normalizer import Normalizer
 from ate.errors import ConfigError
 from ate.steer.chunk_encoder import PolicyChunkEncoder
+from ate.steer.clean_latents import CleanLatentTable
 from ate.steer.objectives import Family, implied_clean, signal_level
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,7 @@ class LatentLoss:
         self.prior = None if prior is None else prior.eval().requires_grad_(False)
         self.hinge: float | None = None
         self.last_stats: dict[str, float] = {}
+        self.table: CleanLatentTable | None = None
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, config: LatentLossConfig, *,
@@ -136,11 +139,18 @@ class LatentLoss:
         return cls(view, config, prior)
 
     def to(self, device: str | torch.device) -> LatentLoss:
-        """Move the encoder and prior (in place) and return self."""
+        """Move the encoder, prior and clean-latent table (in place) and return self."""
         self.view.to(device)
-        if self.prior is not None:
-            self.prior.to(device)
+        for part in (self.prior, self.table):
+            if part is not None:
+                part.to(device)
         return self
+
+    def cache_clean_latents(self, dataset: ChunkDataset | MixedChunkDataset) -> None:
+        """``consistency``: encode the clean chunks of ``dataset`` (the training set) once
+        (``CleanLatentTable``); calls given its batches' ``index`` then look E(a0) up."""
+        if self.config.kind == "consistency":
+            self.table = CleanLatentTable.build(self.view, dataset)
 
     @torch.no_grad()
     def calibrate_hinge(self, chunks: torch.Tensor, steps: torch.Tensor | None = None
@@ -160,13 +170,16 @@ class LatentLoss:
 
     def __call__(self, family: Family, pred: torch.Tensor, noisy: torch.Tensor,
                  clean: torch.Tensor, time: torch.Tensor | float,
-                 step_mask: torch.Tensor | None = None) -> torch.Tensor:
+                 step_mask: torch.Tensor | None = None, index: torch.Tensor | None = None
+                 ) -> torch.Tensor:
         """beta * mean_B(w(t) * term): a scalar with the graph through ``pred``.
 
         Args:
             family: the policy's family (how ``pred`` implies a clean chunk).
             pred: (B, H, U) the network's output; noisy: (B, H, U) its input; clean:
-                (B, H, U) the demo chunks; time: as ``guided_loss``; step_mask: (B, H).
+                (B, H, U) the demo chunks; time: as ``guided_loss``; step_mask: (B, H);
+                index: (B,) the chunks' window indices, to look E(a0) up in the table of
+                ``cache_clean_latents`` (encoded here without one).
         """
         cfg = self.config
         if cfg.beta == 0:
@@ -175,7 +188,10 @@ class LatentLoss:
         x0_hat = implied_clean(family, pred, noisy, time)
         steps = None if step_mask is None else step_mask.to(device)
         mu_hat, _ = self.view(x0_hat.to(device), steps)
-        if cfg.kind == "consistency":
+        if cfg.kind == "consistency" and index is not None and self.table is not None:
+            mu0 = self.table.lookup(index, clean, step_mask)[0]
+            per = consistency_term(mu_hat, mu0)
+        elif cfg.kind == "consistency":
             with torch.no_grad():
                 mu0, _ = self.view(clean.detach().to(device), steps)
             per = consistency_term(mu_hat, mu0)
