@@ -1,0 +1,147 @@
+"""Where the fine-tuned policies of the paper's-regime runs went (docs/results.md, "The paper's
+regime"): drift away from the pre-trained policy on pre-training tasks, and the place of their
+target actions in the aligned latent space, per arm, seed and fine-tuning length.
+
+    python docs/results/regime_drift_probe.py runs/bench-mw [--n 5] [--lengths 300 3000 10000]
+        [--arms direct ate_paper-release-lam2 single_stage-release-lam2] [--windows 200]
+        [--out docs/results/regime-drift-n5.json]
+
+On fixed windows of the expert demos (never of the fine-tuning data), with one fixed sampling
+noise shared by every policy, in the policies' normalised action units:
+- retention tasks (the bench's 5, demos of pre-training): ``drift``, the RMS between a
+  fine-tuned policy's sampled chunk and the pre-trained policy's from the same noise and
+  observation (the fine-tuned weights in the pre-trained units, as the bench's retention
+  evaluation); ``err``, the RMS from the expert's chunk (the pre-trained policy's own is
+  printed as the ``pre-trained`` row);
+- target tasks (the bench's 10 validation demos per target): ``err`` likewise, and ``nll``,
+  the mean -log q_phi(E(chunk)) / d of the sampled chunks (E the stage-2 encoder of that
+  seed's Align, q_phi its stage-1 prior: the paper's "pre-training manifold"), beside the
+  experts' own chunks' (``nll_demo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ate.align.prior import LatentPrior
+from ate.checkpoint import resolve_checkpoint
+from ate.data.chunks import ChunkDataset
+from ate.data.load import load_episodes
+from ate.policies import GenerativePolicy
+from ate.steer.chunk_encoder import PolicyChunkEncoder
+from ate.steer.latent_loss import stage1_prior_file
+
+RETENTION = ("reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-close-v3")
+OBS_KEY = "observations/state"
+
+
+def windows(folders: list[Path], policy: GenerativePolicy, units: GenerativePolicy, per: int
+            ) -> dict[str, torch.Tensor]:
+    """``per`` evenly spaced windows of each folder's demos, in ``units``' normalised units,
+    with task ids of ``policy``."""
+    parts = []
+    for folder in folders:
+        episodes = load_episodes(folder, obs_key=OBS_KEY)
+        name = episodes.task_names[0]
+        data = ChunkDataset(episodes, policy.config.chunk_length, normalizer=units.normalizer,
+                            obs_horizon=policy.config.obs_horizon,
+                            obs_normalizer=units.obs_normalizer,
+                            task_ids={name: policy.task_names.index(name)})
+        idx = np.linspace(0, len(data) - 1, per).round().astype(int).tolist()
+        parts.append(data.__getitems__(idx))
+    return {k: torch.cat([p[k] for p in parts]) for k in ("action", "obs", "task")}
+
+
+def sample(policy: GenerativePolicy, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, H, U) normalised chunks from one fixed noise."""
+    policy.eval()
+    return policy.sample(policy.cond(batch["obs"], batch["task"]), len(batch["obs"]),
+                         torch.Generator().manual_seed(0))
+
+
+def rms(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).pow(2).mean().sqrt())
+
+
+def nll(view: PolicyChunkEncoder, prior: LatentPrior, chunks: torch.Tensor) -> float:
+    with torch.no_grad():
+        mu, _ = view(chunks)
+        return float((-prior.log_prob(mu) / mu.shape[-1]).mean())
+
+
+def load(folder: Path) -> GenerativePolicy:
+    return GenerativePolicy.from_pretrained(resolve_checkpoint(folder))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("bench", type=Path)
+    p.add_argument("--n", type=int, default=5)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--lengths", type=int, nargs="+", default=[300, 3000, 10000])
+    p.add_argument("--arms", nargs="+",
+                   default=["direct", "ate_paper-release-lam2", "single_stage-release-lam2"])
+    p.add_argument("--windows", type=int, default=200, help="per task")
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    root = args.bench / "metaworld"
+    targets = sorted(d for d in (root / "data" / "val").iterdir() if d.is_dir())
+    rows = []
+    for seed in args.seeds:
+        first = root / "runs" / "direct" / f"n{args.n}-s{seed}" / "eval.json"
+        pre = load(Path(json.loads(first.read_text())["run"]["init_from"]))
+        stage2 = root / "align" / f"n{args.n}-s{seed}" / "stage2"
+        prior = LatentPrior.load(stage1_prior_file(stage2, ""))
+        kept = windows([root / "data" / "pretrain" / t for t in RETENTION], pre, pre,
+                       args.windows)
+        pre_kept = sample(pre, kept)
+        rows.append({"arm": "pre-trained", "seed": seed, "steps": 0,
+                     "retained_err": rms(pre_kept, kept["action"])})
+        print(f"s{seed} pre-trained: retention err {rows[-1]['retained_err']:.4f}", flush=True)
+        for arm in args.arms:
+            for steps in args.lengths:
+                job = root / "runs" / arm / (f"n{args.n}-s{seed}" if steps == 300
+                                             else f"n{args.n}-s{seed}-k{steps}")
+                if not (job / "eval.json").is_file():
+                    print(f"s{seed} {arm} {steps}: not finished, skipped", flush=True)
+                    continue
+                policy = load(job / "policy")
+                ft_kept = sample(policy, windows(
+                    [root / "data" / "pretrain" / t for t in RETENTION], policy, pre,
+                    args.windows))
+                tgt = windows(targets, policy, policy, args.windows)
+                ft_tgt = sample(policy, tgt)
+                view = PolicyChunkEncoder.from_pretrained(
+                    stage2, slots=policy.slots.indices, policy_normalizer=policy.normalizer)
+                rows.append({
+                    "arm": arm, "seed": seed, "steps": steps,
+                    "drift": rms(ft_kept, pre_kept),
+                    "retained_err": rms(ft_kept, kept["action"]),
+                    "target_err": rms(ft_tgt, tgt["action"]),
+                    "nll": nll(view, prior, ft_tgt), "nll_demo": nll(view, prior, tgt["action"]),
+                })
+                print(f"s{seed} {arm} {steps}: " + ", ".join(
+                    f"{k} {v:.4f}" for k, v in rows[-1].items()
+                    if isinstance(v, float)), flush=True)
+    summary = {}
+    for arm in ["pre-trained", *args.arms]:
+        for steps in [0, *args.lengths]:
+            mine = [r for r in rows if r["arm"] == arm and r["steps"] == steps]
+            if mine:
+                summary[f"{arm}@{steps}"] = {
+                    k: float(np.mean([r[k] for r in mine])) for k in mine[0]
+                    if isinstance(mine[0][k], float)} | {"seeds": len(mine)}
+    for key, values in summary.items():
+        print(key, ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    if args.out:
+        args.out.write_text(json.dumps({"rows": rows, "mean": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
