@@ -4,7 +4,7 @@ target actions in the aligned latent space, per arm, seed and fine-tuning length
 
     python docs/results/regime_drift_probe.py runs/bench-mw [--n 5] [--lengths 300 3000 10000]
         [--arms direct ate_paper-release-lam2 single_stage-release-lam2] [--windows 200]
-        [--out docs/results/regime-drift-n5.json]
+        [--out docs/results/regime-drift-n5.json] [--merge EARLIER.json]
 
 On fixed windows of the expert demos (never of the fine-tuning data), with one fixed sampling
 noise shared by every policy, in the policies' normalised action units:
@@ -16,13 +16,18 @@ noise shared by every policy, in the policies' normalised action units:
 - target tasks (the bench's 10 validation demos per target): ``err`` likewise, and ``nll``,
   the mean -log q_phi(E(chunk)) / d of the sampled chunks (E the stage-2 encoder of that
   seed's Align, q_phi its stage-1 prior: the paper's "pre-training manifold"), beside the
-  experts' own chunks' (``nll_demo``).
+  experts' own chunks' (``nll_demo``) and, for its scale, the same chunks with their steps
+  shuffled in time (``nll_shuffled``: every action value kept, the motion destroyed); and
+  ``recon``, the RMS reconstruction error of the stage-1 (pre-training) VAE in its own units
+  (``recon_demo``, ``recon_shuffled`` likewise): a chunk off the pre-training actions'
+  manifold reconstructs worse.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +79,21 @@ def nll(view: PolicyChunkEncoder, prior: LatentPrior, chunks: torch.Tensor) -> f
         return float((-prior.log_prob(mu) / mu.shape[-1]).mean())
 
 
+def shuffled(chunks: torch.Tensor) -> torch.Tensor:
+    """Each chunk's steps in a fixed random order."""
+    order = torch.randperm(chunks.shape[1], generator=torch.Generator().manual_seed(0))
+    return chunks[:, order]
+
+
+def recon(view: PolicyChunkEncoder, chunks: torch.Tensor) -> float:
+    """RMS of (decode(E(x)) - x) over the VAE's dims, in its own normalised units."""
+    with torch.no_grad():
+        dims = chunks[..., view.slots] * view.scale + view.offset
+        mu, _ = view.encoder.encode(view.vae_slots.place(dims))
+        out = view.encoder.decode(mu, dims.shape[1])[..., view.vae_slots.indices]
+        return float((out - dims).pow(2).mean().sqrt())
+
+
 def load(folder: Path) -> GenerativePolicy:
     return GenerativePolicy.from_pretrained(resolve_checkpoint(folder))
 
@@ -88,16 +108,20 @@ def main() -> None:
                    default=["direct", "ate_paper-release-lam2", "single_stage-release-lam2"])
     p.add_argument("--windows", type=int, default=200, help="per task")
     p.add_argument("--out", type=Path)
+    p.add_argument("--merge", type=Path, help="an earlier --out whose rows (other seeds) "
+                   "join these in the means and the new --out")
     args = p.parse_args()
     torch.set_num_threads(1)
+    logging.disable(logging.WARNING)  # "guidance from a stage-1 VAE": here on purpose
     root = args.bench / "metaworld"
     targets = sorted(d for d in (root / "data" / "val").iterdir() if d.is_dir())
-    rows = []
+    rows = json.loads(args.merge.read_text())["rows"] if args.merge else []
     for seed in args.seeds:
         first = root / "runs" / "direct" / f"n{args.n}-s{seed}" / "eval.json"
         pre = load(Path(json.loads(first.read_text())["run"]["init_from"]))
         stage2 = root / "align" / f"n{args.n}-s{seed}" / "stage2"
-        prior = LatentPrior.load(stage1_prior_file(stage2, ""))
+        prior_file = stage1_prior_file(stage2, "")
+        prior, stage1 = LatentPrior.load(prior_file), prior_file.parent
         kept = windows([root / "data" / "pretrain" / t for t in RETENTION], pre, pre,
                        args.windows)
         pre_kept = sample(pre, kept)
@@ -117,14 +141,18 @@ def main() -> None:
                     args.windows))
                 tgt = windows(targets, policy, policy, args.windows)
                 ft_tgt = sample(policy, tgt)
-                view = PolicyChunkEncoder.from_pretrained(
-                    stage2, slots=policy.slots.indices, policy_normalizer=policy.normalizer)
+                view, view1 = (PolicyChunkEncoder.from_pretrained(
+                    folder, slots=policy.slots.indices, policy_normalizer=policy.normalizer)
+                    for folder in (stage2, stage1))
                 rows.append({
                     "arm": arm, "seed": seed, "steps": steps,
                     "drift": rms(ft_kept, pre_kept),
                     "retained_err": rms(ft_kept, kept["action"]),
                     "target_err": rms(ft_tgt, tgt["action"]),
                     "nll": nll(view, prior, ft_tgt), "nll_demo": nll(view, prior, tgt["action"]),
+                    "nll_shuffled": nll(view, prior, shuffled(tgt["action"])),
+                    "recon": recon(view1, ft_tgt), "recon_demo": recon(view1, tgt["action"]),
+                    "recon_shuffled": recon(view1, shuffled(tgt["action"])),
                 })
                 print(f"s{seed} {arm} {steps}: " + ", ".join(
                     f"{k} {v:.4f}" for k, v in rows[-1].items()
