@@ -20,7 +20,8 @@ noise shared by every policy, in the policies' normalised action units:
   shuffled in time (``nll_shuffled``: every action value kept, the motion destroyed); and
   ``recon``, the RMS reconstruction error of the stage-1 (pre-training) VAE in its own units
   (``recon_demo``, ``recon_shuffled`` likewise): a chunk off the pre-training actions'
-  manifold reconstructs worse.
+  manifold reconstructs worse. ``*_uniform``: chunks of uniform noise over the policy's
+  normalised range [-1, 1], a chunk no robot would execute.
 """
 
 from __future__ import annotations
@@ -83,6 +84,11 @@ def shuffled(chunks: torch.Tensor) -> torch.Tensor:
     """Each chunk's steps in a fixed random order."""
     order = torch.randperm(chunks.shape[1], generator=torch.Generator().manual_seed(0))
     return chunks[:, order]
+
+
+def uniform(like: torch.Tensor) -> torch.Tensor:
+    """Fixed uniform noise in [-1, 1], shaped like ``like``."""
+    return torch.rand(like.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
 
 
 def recon(view: PolicyChunkEncoder, chunks: torch.Tensor) -> float:
@@ -153,6 +159,8 @@ def main() -> None:
                     "nll_shuffled": nll(view, prior, shuffled(tgt["action"])),
                     "recon": recon(view1, ft_tgt), "recon_demo": recon(view1, tgt["action"]),
                     "recon_shuffled": recon(view1, shuffled(tgt["action"])),
+                    "nll_uniform": nll(view, prior, uniform(tgt["action"])),
+                    "recon_uniform": recon(view1, uniform(tgt["action"])),
                 })
                 print(f"s{seed} {arm} {steps}: " + ", ".join(
                     f"{k} {v:.4f}" for k, v in rows[-1].items()
