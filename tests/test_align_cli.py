@@ -32,6 +32,7 @@ def test_run_writes_both_stages_the_ablation_and_the_report(aligned) -> None:
     assert (run / "stage1/best/prior.safetensors").is_file()
     report = json.loads((run / "report/report.json").read_text())
     assert set(report["latents"]) == {"aligned", "single_stage", "pretraining_reference"}
+    assert set(report["controls"]) == {"time-shuffled", "uniform noise"}
     for key in ("nll", "mmd", "inside_region"):
         assert isinstance(report["latents"]["aligned"][key], float)
     assert len(report["reconstruction"]["target train"]["mae_per_dim"]) == 4

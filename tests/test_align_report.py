@@ -43,6 +43,49 @@ def test_latents_off_the_prior_are_flagged() -> None:
     assert any("did not align" in w for w in verdict({"aligned": m_far, "single_stage": m_near}))
 
 
+
+def test_controls_as_likely_as_the_target_are_flagged() -> None:
+    d = 4
+    prior = standard_prior(d)
+    tiny = torch.full((2000, d), -20.0)
+    ref = Latents(torch.randn(2000, d, generator=g), tiny)
+    target = alignment_metrics(prior, ref, Latents(torch.randn(2000, d, generator=g), tiny))
+    # a control drawn from the prior too is as likely as the target; one shifted by 3 in
+    # every dim is not (its nll is higher by 3^2 / 2 = 4.5 nats per dim, far above the margin)
+    alike = alignment_metrics(prior, ref, Latents(torch.randn(2000, d, generator=g), tiny))
+    off = alignment_metrics(prior, ref, Latents(torch.randn(2000, d, generator=g) + 3.0,
+                                                tiny))
+    assert verdict({"aligned": target}, {"far": off}) == []
+    (warning,) = verdict({"aligned": target}, {"alike": alike, "far": off})
+    assert "from alike chunks" in warning and "manifold" in warning
+
+
+def test_control_chunks_keep_the_values_and_the_range() -> None:
+    from ate.align.report import control_chunks
+
+    class Tiny:
+        def __init__(self, x):
+            self.x = x
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitems__(self, idx):
+            mask = torch.tensor([True, True, False])
+            return {"action": self.x[idx], "action_mask": mask.expand(len(idx), -1)}
+
+    x = torch.randn(50, 8, 3, generator=g)
+    x[..., 2] = 0.0  # an unused slot
+    out = control_chunks([Tiny(x[:30]), Tiny(x[30:])])
+    shuffled, noise = out["time-shuffled"], out["uniform noise"]
+    assert shuffled.shape == noise.shape == x.shape
+    assert not torch.equal(shuffled, x)
+    torch.testing.assert_close(shuffled.sort(dim=1).values, x.sort(dim=1).values)
+    for dim in (0, 1):
+        assert x[..., dim].min() <= noise[..., dim].min() <= noise[..., dim].max() \
+            <= x[..., dim].max()
+    assert (noise[..., 2] == 0).all()
+
 def test_a_series_beyond_the_plotted_range_is_drawn_at_its_left_edge(tmp_path, monkeypatch
                                                                      ) -> None:
     import warnings

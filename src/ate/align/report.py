@@ -3,8 +3,12 @@
 Numbers (``report.json``): reconstruction error per split and per dim in action units;
 mean negative log-likelihood of target latents under q_phi; MMD between target and
 pre-training latents; the fraction of target latents inside q_phi's 95% highest-density
-region; the same for a single-stage VAE (the paper's ablation) when one is given. Plots:
-a 2-D PCA of pre-training vs target latents, log q_phi histograms, per-dim errors.
+region; the same for a single-stage VAE (the paper's ablation) when one is given; and the
+same for two negative controls made from the target's own chunks (``control_chunks``: the
+steps shuffled in time, and uniform noise over each action dim's range), which no robot
+would execute: unless q_phi finds them clearly less likely than the target, "inside a mode"
+says nothing about the target's actions. Plots: a 2-D PCA of pre-training vs target
+latents, log q_phi histograms (the controls included), per-dim errors.
 """
 
 from __future__ import annotations
@@ -28,13 +32,17 @@ from ate.align.prior import LatentPrior
 from ate.align.stages import load_bank, resolve_stage1, saved_config
 from ate.align.vae import ActionVAE
 from ate.checkpoint import resolve_checkpoint
-from ate.data.chunks import ChunkDataset
+from ate.data.chunks import ChunkDataset, first_chunks
 from ate.data.normalizer import Normalizer
 from ate.data.prepare import prepare_chunks
 
 log = logging.getLogger(__name__)
 
 OUTSIDE_WARNING = 0.5  # below this fraction inside the 95% region, alignment failed
+# a control chunk should cost at least this much more nll per latent dim than the target's
+# own; on the Meta-World bench's Align uniform noise cost 0.035 nats/dim *less* (results.md)
+CONTROL_MARGIN = 0.1
+CONTROL_CHUNKS = 2048
 
 
 @dataclass
@@ -96,8 +104,10 @@ def reconstruction_error(vae: ActionVAE, dataset: ChunkDataset, normalizer: Norm
             "mae": float(mae.mean())}
 
 
-def verdict(metrics: dict[str, dict[str, float]]) -> list[str]:
-    """Human warnings for the report (empty when alignment looks sound)."""
+def verdict(metrics: dict[str, dict[str, float]],
+            controls: dict[str, dict[str, float]] | None = None) -> list[str]:
+    """Human warnings for the report (empty when alignment looks sound); ``controls``: the
+    metrics of the negative controls (``control_chunks``)."""
     warnings = []
     aligned = metrics.get("aligned")
     if aligned and aligned["inside_region"] < OUTSIDE_WARNING:
@@ -111,12 +121,49 @@ def verdict(metrics: dict[str, dict[str, float]]) -> list[str]:
     if aligned and single and aligned["nll"] >= single["nll"]:
         warnings.append("the aligned target latents are no more likely under q_phi than a "
                         "single-stage VAE's: stage 2 did not align.")
+    for name, control in (controls or {}).items():
+        if aligned and control["nll_per_dim"] - aligned["nll_per_dim"] < CONTROL_MARGIN:
+            warnings.append(
+                f"q_phi does not tell the target's chunks from {name} chunks (nll "
+                f"{control['nll_per_dim']:.3f} against {aligned['nll_per_dim']:.3f} nats per "
+                f"latent dim; {control['inside_region']:.0%} against "
+                f"{aligned['inside_region']:.0%} inside the 95% region): here 'inside a mode' "
+                "does not mean 'a plausible motion', so these alignment numbers, and a term "
+                "built on q_phi's density (latent_loss manifold), cannot vouch for actions.")
     return warnings
 
 
+def control_chunks(datasets: list[ChunkDataset], seed: int = 0
+                   ) -> dict[str, torch.Tensor]:
+    """Negative controls from the target's first ``CONTROL_CHUNKS`` chunks (N, H, U):
+    ``time-shuffled`` (each chunk's H steps in one fixed random order: every action value
+    kept, the motion destroyed) and ``uniform noise`` (uniform over each real dim's range in
+    those chunks, zero elsewhere)."""
+    batches = [first_chunks(ds, CONTROL_CHUNKS) for ds in datasets]
+    x = torch.cat([b["action"] for b in batches])[:CONTROL_CHUNKS]
+    real = batches[0]["action_mask"][0].to(x.dtype)
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(x.shape[1], generator=gen)
+    lo, hi = x.amin((0, 1)), x.amax((0, 1))
+    noise = (lo + (hi - lo) * torch.rand(x.shape, generator=gen)) * real
+    return {"time-shuffled": x[:, order], "uniform noise": noise}
+
+
+@torch.no_grad()
+def encode_chunks(vae: ActionVAE, chunks: torch.Tensor, batch_size: int = 256) -> Latents:
+    """Posterior means and log-variances of chunks (N, H, U), every step real."""
+    vae.eval()
+    device = next(vae.parameters()).device
+    parts = [vae.encode(chunks[i:i + batch_size].to(device)) for i in
+             range(0, len(chunks), batch_size)]
+    return Latents(torch.cat([p[0].cpu() for p in parts]), torch.cat([p[1].cpu() for p in parts]))
+
+
 def plot_report(out: Path, reference: Latents, sets: dict[str, Latents], prior: LatentPrior,
-                recon: dict[str, dict], seed: int = 0) -> list[Path]:
-    """Write pca.png, log_density.png and recon_per_dim.png; return their paths."""
+                recon: dict[str, dict], seed: int = 0,
+                controls: dict[str, Latents] | None = None) -> list[Path]:
+    """Write pca.png, log_density.png (with the ``controls``' densities) and
+    recon_per_dim.png; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     pca = PCA(2, random_state=seed).fit(reference.mu.numpy())
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -136,6 +183,8 @@ def plot_report(out: Path, reference: Latents, sets: dict[str, Latents], prior: 
         threshold = prior.region_log_density(0.95, seed=seed)
         series = {"pre-training": prior.log_prob(reference.mu)}
         series.update({f"target, {k}": prior.log_prob(v.mu) for k, v in sets.items()})
+        series.update({f"control: {k}": prior.log_prob(v.mu)
+                       for k, v in (controls or {}).items()})
     # the range follows the pre-training and aligned latents; far-off values pile at the edge
     core = torch.cat(list(series.values())[:2])
     lo, hi = float(core.quantile(0.01)), float(torch.cat(list(series.values())).max())
@@ -226,6 +275,10 @@ def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = No
     metrics = {name: alignment_metrics(prior, reference, lat, seed=seed)
                for name, lat in latents.items()}
     metrics["pretraining_reference"] = alignment_metrics(prior, reference, reference, seed=seed)
+    control_latents = {name: encode_chunks(models["aligned"], chunks) for name, chunks in
+                       control_chunks(list(splits.values()), seed).items()}
+    controls = {name: alignment_metrics(prior, reference, lat, seed=seed)
+                for name, lat in control_latents.items()}
     recon = {f"target {split}": reconstruction_error(models["aligned"], ds, target.normalizer)
              for split, ds in splits.items()}
     recon.update(pretraining_reconstruction(s1))
@@ -234,10 +287,11 @@ def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = No
         "target_data": target_cfg.path, "prior": {"kind": prior.kind,
                                                   "components": prior.num_components,
                                                   "latent_dim": prior.latent_dim},
-        "latents": metrics, "reconstruction": recon,
-        "warnings": verdict(metrics),
+        "latents": metrics, "controls": controls, "reconstruction": recon,
+        "warnings": verdict(metrics, controls),
     }
-    report["plots"] = [str(p) for p in plot_report(out, reference, latents, prior, recon, seed)]
+    report["plots"] = [str(p) for p in plot_report(out, reference, latents, prior, recon, seed,
+                                                   control_latents)]
     report["path"] = str(write_report(out, report))
     for w in report["warnings"]:
         log.warning(w)

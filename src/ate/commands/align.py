@@ -99,7 +99,9 @@ def print_report(report: dict[str, object]) -> None:
     table = Table(title="alignment: target latents under the pre-training prior q_phi")
     for col in ("latents", "NLL / dim (nats)", "MMD to pre-training", "inside 95% region"):
         table.add_column(col, justify="right")
-    for name, m in report["latents"].items():
+    rows = [*report["latents"].items(),
+            *((f"control: {k}", m) for k, m in report.get("controls", {}).items())]
+    for name, m in rows:
         table.add_row(name, f"{m['nll_per_dim']:.3f}", f"{m['mmd']:.2e}",
                       f"{m['inside_region']:.1%}")
     console.print(table)
