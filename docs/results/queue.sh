@@ -22,3 +22,6 @@ HF_HUB_OFFLINE=1 .venv-lerobot/bin/python docs/results/lerobot_metaworld.py runs
 bash docs/results/paper-regime.sh
 # cross-embodiment with end-effector actions (does pre-training transfer there?)
 ate bench --suite robosuite-eef --out runs/bench-eef
+# beyond the paper: the latent terms where the paper's regime found the most drift (N = 5,
+# 10,000 steps; docs/results.md, "The paper's regime"), 300 steps beside it
+N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh
