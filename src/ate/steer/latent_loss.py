@@ -188,12 +188,12 @@ class LatentLoss:
         x0_hat = implied_clean(family, pred, noisy, time)
         steps = None if step_mask is None else step_mask.to(device)
         mu_hat, _ = self.view(x0_hat.to(device), steps)
-        if cfg.kind == "consistency" and index is not None and self.table is not None:
-            mu0 = self.table.lookup(index, clean, step_mask)[0]
-            per = consistency_term(mu_hat, mu0)
-        elif cfg.kind == "consistency":
-            with torch.no_grad():
-                mu0, _ = self.view(clean.detach().to(device), steps)
+        if cfg.kind == "consistency":
+            if index is not None and self.table is not None:
+                mu0 = self.table.lookup(index, clean, step_mask)[0]
+            else:
+                with torch.no_grad():
+                    mu0, _ = self.view(clean.detach().to(device), steps)
             per = consistency_term(mu_hat, mu0)
         else:
             if self.hinge is None:
