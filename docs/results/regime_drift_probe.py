@@ -165,6 +165,7 @@ def main() -> None:
                 print(f"s{seed} {arm} {steps}: " + ", ".join(
                     f"{k} {v:.4f}" for k, v in rows[-1].items()
                     if isinstance(v, float)), flush=True)
+    rows = list({(r["arm"], r["seed"], r["steps"]): r for r in rows}.values())  # merged once
     summary = {}
     for arm in ["pre-trained", *args.arms]:
         for steps in [0, *args.lengths]:
