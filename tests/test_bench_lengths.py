@@ -106,8 +106,12 @@ def test_bench_grid_of_lengths_with_retention_and_validation(tmp_path) -> None:
     assert record["steps"] == 6 and record["run"]["train"]["max_steps"] == 6
     assert record["retained"][0]["task"] == ML45_TRAIN[0]
     text = (out / "results.md").read_text()
+    for diff in suite["differences"]:  # retention paired like success, per length
+        lo, hi = diff["retained_interval"]
+        assert diff["arm"] == "ate_paper" and lo <= diff["retained_difference"] <= hi
     for heading in ("after 6 fine-tuning steps", "Success vs fine-tuning length",
-                    "Retained success on pre-training tasks", "Validation loss"):
+                    "Retained success on pre-training tasks", "Validation loss",
+                    "Paired difference in retained success"):
         assert heading in text
     for name in ("success_vs_steps", "retained_vs_steps", "val_loss_vs_steps"):
         assert (out / f"{name}_metaworld-n2.png").stat().st_size > 1000
@@ -125,3 +129,19 @@ def test_bench_grid_of_lengths_with_retention_and_validation(tmp_path) -> None:
     again = json.loads(path.read_text())
     assert again["retained"] == full["retained"]
     assert again["val_loss"] == pytest.approx(full["val_loss"])
+
+
+def test_retained_difference_pairs_the_retention_episodes() -> None:
+    from ate.bench.report import retained_difference
+
+    def job(arm, seed, kept):
+        return {"arm": arm, "n": 5, "seed": seed, "steps": 300, "evals": [],
+                "retained": [{"task": "reach-v3", "outcomes": kept}]}
+
+    jobs = [job("direct", 0, [1, 1, 0, 0]), job("ate", 0, [1, 1, 1, 0]),
+            job("direct", 1, [0, 0, 0, 0]), job("ate", 1, [0, 1, 0, 0])]
+    got = retained_difference(jobs, "ate", 5, 300)
+    assert got["retained_difference"] == pytest.approx(0.25)  # (+1/4 + +1/4) / 2
+    lo, hi = got["retained_interval"]
+    assert 0.0 <= lo <= 0.25 <= hi <= 1.0  # no episode difference is negative
+    assert retained_difference([j for j in jobs if j["arm"] == "ate"], "ate", 5, 300) == {}

@@ -47,6 +47,10 @@ def length_sections(s: dict, cfg: SuiteConfig) -> list[str]:
                   "each per seed, the fine-tuned weights in the pre-trained policy's units "
                   "(normalisers)." + head + " In brackets: the change from before.", "",
                   *_table(s, cfg, lambda r: _retained(r, before)), ""]
+        if any("retained_difference" in d for d in s.get("differences", [])):
+            lines += ["### Paired difference in retained success, arm - direct (bootstrap "
+                      "95% interval over seeds and episodes)", "",
+                      *_difference_table(s, cfg), ""]
     if any("val_loss" in r for r in s["rows"]):
         lines += ["### Validation loss on held-out target demos", "",
                   f"The plain training loss (no guidance) on {cfg.val_demos} demos per target "
@@ -54,6 +58,23 @@ def length_sections(s: dict, cfg: SuiteConfig) -> list[str]:
                   "the target's action distribution).", "",
                   *_table(s, cfg, lambda r: "-" if "val_loss" not in r
                           else f"{r['val_loss']:.4f}"), ""]
+    return lines
+
+
+def _difference_table(s: dict, cfg: SuiteConfig) -> list[str]:
+    lengths = s["lengths"]
+    lines = ["| arm | N | " + " | ".join(f"{k} steps" for k in lengths) + " |",
+             "|---|---|" + "---|" * len(lengths)]
+    for arm in cfg.arms:
+        for n in cfg.demos:
+            cells = [next((d for d in s["differences"] if d["arm"] == arm and d["n"] == n
+                           and d.get("steps", k) == k and "retained_difference" in d), None)
+                     for k in lengths]
+            if any(c is not None for c in cells):
+                lines.append(f"| {arm} | {n} | " + " | ".join(
+                    "-" if c is None else f"{c['retained_difference']:+.1%} "
+                    f"[{c['retained_interval'][0]:+.1%}, {c['retained_interval'][1]:+.1%}]"
+                    for c in cells) + " |")
     return lines
 
 

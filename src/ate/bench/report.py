@@ -88,6 +88,17 @@ def paired_difference(a: dict[int, list[np.ndarray]], b: dict[int, list[np.ndarr
     return point, float(lo), float(hi)
 
 
+def retained_difference(jobs: list[dict], arm: str, n: int, steps: int) -> dict:
+    """``paired_difference`` of the retention tasks' outcomes (arm - direct; the same seeded
+    episodes), as ``retained_difference`` and ``retained_interval``; empty when either
+    lacks them."""
+    mine, direct = (outcomes(jobs, a, n, steps, "retained") for a in (arm, "direct"))
+    if not (mine and direct and set(mine) & set(direct)):
+        return {}
+    point, lo, hi = paired_difference(mine, direct)
+    return {"retained_difference": point, "retained_interval": [lo, hi]}
+
+
 def summarize(run: SuiteRun) -> dict:
     """The numbers of one suite: success per (arm, N), paired differences, per target,
     stage costs, expert success."""
@@ -107,7 +118,8 @@ def summarize(run: SuiteRun) -> dict:
                     point, dlo, dhi = paired_difference(by_seed, outcomes(jobs, "direct", n,
                                                                           steps))
                     diffs.append({"arm": arm, "n": n, "steps": steps, "difference": point,
-                                  "interval": [dlo, dhi]})
+                                  "interval": [dlo, dhi],
+                                  **retained_difference(jobs, arm, n, steps)})
     # per target: at the suite's own fine-tuning length when the grid holds it
     lengths = grid_lengths(run)
     at = cfg.finetune_steps if cfg.finetune_steps in lengths else lengths[0]
