@@ -108,7 +108,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("bench", type=Path)
     p.add_argument("--n", type=int, default=5)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2],
+                   help="none with --merge: only summarise the merged rows")
     p.add_argument("--lengths", type=int, nargs="+", default=[300, 3000, 10000])
     p.add_argument("--arms", nargs="+",
                    default=["direct", "ate_paper-release-lam2", "single_stage-release-lam2"])
@@ -167,8 +168,8 @@ def main() -> None:
                     if isinstance(v, float)), flush=True)
     rows = list({(r["arm"], r["seed"], r["steps"]): r for r in rows}.values())  # merged once
     summary = {}
-    for arm in ["pre-trained", *args.arms]:
-        for steps in [0, *args.lengths]:
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        for steps in sorted({r["steps"] for r in rows}):
             mine = [r for r in rows if r["arm"] == arm and r["steps"] == steps]
             if mine:
                 summary[f"{arm}@{steps}"] = {
