@@ -117,6 +117,26 @@ def test_the_latent_term_trains_the_policy_only(runs, tmp_path) -> None:
     assert "latent_term" in latent.last_stats
 
 
+
+def test_steer_and_a_consistency_term_on_one_encoder_share_one_table(runs) -> None:
+    from ate.finetune.run import _cache_clean_latents, _setup
+    from ate.steer.latent_loss import LatentLossConfig
+
+    saved = json.loads((runs / "guided/last/config.json").read_text())["run"]
+    config = from_dict(PolicyRunConfig, saved)
+    both = replace(config, latent_loss_from=config.guidance_from,
+                   latent_loss=LatentLossConfig(kind="consistency"))
+    data, _, guidance, latent = _setup(both)
+    _cache_clean_latents(both, data, guidance, latent)
+    assert guidance.table is not None and latent.table is guidance.table
+    assert len(guidance.table) == len(data.train)
+    # another encoder folder: each its own table, of the same chunks
+    other = replace(both, latent_loss_from=str(runs / "stage2" / "best"))
+    data, _, guidance, latent = _setup(other)
+    _cache_clean_latents(other, data, guidance, latent)
+    assert latent.table is not guidance.table
+    torch.testing.assert_close(latent.table.mu, guidance.table.mu)
+
 def test_guided_run_differs_and_holds_no_encoder(runs) -> None:
     direct = load_file(str(runs / "direct/last/model.safetensors"))
     for name in ("guided", "latent"):

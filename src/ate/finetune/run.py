@@ -271,9 +271,7 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
             log.warning(report.warning())
         out.mkdir(parents=True, exist_ok=True)
         (out / "steer_shift.json").write_text(json.dumps(report.to_dict(), indent=2))
-    for term in (guidance, latent):  # the demos' own latents, encoded once, not per step
-        if term is not None:
-            term.cache_clean_latents(data.train)
+    _cache_clean_latents(config, data, guidance, latent)
     trainer = PolicyTrainer(policy, guidance, data, config, out, stage, latent)
     if resume is not None:
         last = resolve_last(resume)
@@ -282,6 +280,22 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
         trainer.load_state(last)                     # from trainer_state in load_state
         log.info("%s: resumed at step %d of %d", stage, trainer.step, trainer.total_steps)
     return trainer.fit(until_step)
+
+
+def _cache_clean_latents(config: PolicyRunConfig, data: PreparedChunks,
+                         guidance: LatentGuidance | None, latent: LatentLoss | None) -> None:
+    """The demos' own latents, encoded once, not per step; Steer and a consistency term read
+    one table when their encoder is the same folder seen the same way."""
+    if guidance is not None:
+        guidance.cache_clean_latents(data.train)
+    if latent is None:
+        return
+    same = (guidance is not None and config.latent_loss_from == config.guidance_from
+            and config.latent_loss.length == guidance.config.length)
+    if same and latent.config.kind == "consistency":
+        latent.table = guidance.table
+    else:
+        latent.cache_clean_latents(data.train)
 
 
 def load_run_config(resume: Path) -> tuple[PolicyRunConfig, Path]:
