@@ -6,9 +6,10 @@
 # (N and lengths below; the paper-regime's own direct and ATE jobs of that setting are reused,
 # as the retention list, validation demos and tag match). Every step resumes.
 #   N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh [OUT]
-# Then the best term out of sample, on the robosuite default grid, in the environment whose
-# direct jobs it pairs with (.venv, numpy 1.26, as docs/results/release.sh robosuite), with
-# this checkout's code:
+# It ends with the best term (docs/results/best_latent_term.py: the largest paired target
+# difference at the longest length, chosen from Meta-World alone) out of sample, on the
+# robosuite default grid, in the environment whose direct jobs it pairs with (.venv, numpy
+# 1.26, as docs/results/release.sh robosuite), with this checkout's code; by hand:
 #   KIND=consistency BETA=3 PYTHONPATH=$PWD/src PATH=$PWD/.venv/bin:$PATH \
 #     bash docs/results/beyond-paper.sh robosuite [OUT]
 set -euo pipefail
@@ -49,3 +50,6 @@ for beta in "${manifold[@]}"; do
      --metaworld.latent-loss.beta "$beta" --metaworld.tag "manifold-b$beta"
   keep "manifold-b$beta" "beyond-manifold-b$beta-n$n"
 done
+choice=$(python docs/results/best_latent_term.py --n "$n")
+read -r kind beta <<< "$choice"
+KIND=$kind BETA=$beta PYTHONPATH=$PWD/src PATH=$PWD/.venv/bin:$PATH bash "$0" robosuite

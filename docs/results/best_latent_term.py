@@ -1,0 +1,59 @@
+"""Pick the latent term to test out of sample on robosuite (issue "Beyond the paper").
+
+Reads the Meta-World reports that ``docs/results/beyond-paper.sh`` keeps
+(``docs/results/metaworld-beyond-<kind>-b<beta>-n<N>.json``) and prints ``<kind> <beta>`` of
+the term whose paired target-success difference against direct is largest at the longest
+fine-tuning length (ties: the larger retained difference). The choice is made before the
+robosuite run, from Meta-World alone, so the robosuite number is out of sample whatever the
+Meta-World intervals say.
+
+    python docs/results/best_latent_term.py [--n 5] [--dir docs/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+NAME = re.compile(r"metaworld-beyond-(consistency|manifold)-b([0-9.e+-]+)-n(\d+)\.json$")
+
+
+def candidates(folder: Path, n: int) -> list[tuple[float, float, str, str]]:
+    """(target difference, retained difference, kind, beta) at the longest length, per report."""
+    found = []
+    for path in sorted(folder.glob(f"metaworld-beyond-*-n{n}.json")):
+        match = NAME.search(path.name)
+        if match is None:
+            continue
+        kind, beta = match.group(1), match.group(2)
+        suite = json.loads(path.read_text())["suites"][0]
+        longest = max(suite["lengths"])
+        rows = [d for d in suite["differences"]
+                if d["arm"] == f"latent_{kind}" and d["n"] == n and d["steps"] == longest]
+        if rows:
+            found.append((rows[0]["difference"], rows[0].get("retained_difference", 0.0),
+                          kind, beta))
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=5, help="demos per target of the grid")
+    parser.add_argument("--dir", type=Path, default=Path("docs/results"))
+    args = parser.parse_args()
+    found = candidates(args.dir, args.n)
+    if not found:
+        print(f"no metaworld-beyond-*-n{args.n}.json in {args.dir}: run "
+              "docs/results/beyond-paper.sh first", file=sys.stderr)
+        return 1
+    for diff, kept, kind, beta in sorted(found, reverse=True):
+        print(f"{kind} beta {beta}: target {diff:+.1%}, retained {kept:+.1%}", file=sys.stderr)
+    print(*max(found)[2:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
