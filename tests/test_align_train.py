@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from ate.align.objectives import PretrainObjective
 from ate.align.prior import LatentPrior
-from ate.align.report import pretraining_reconstruction
+from ate.align.report import pretraining_splits, reconstruction_error
 from ate.align.stages import build_vae, init_from_stage1, run_adapt, run_pretrain, saved_config
 from ate.align.trainer import TrainingDiverged, VAETrainer
 from ate.align.vae import ActionVAE
@@ -274,7 +274,9 @@ def test_stage1_on_a_corpus_of_robots_with_different_dims(robots, tmp_path) -> N
     assert saved_config(result.best).pretrain_extra == (second,)  # round-trips through JSON
     bank = load_file(result.best / "latent_bank.safetensors")["mu"]
     assert len(bank) == min(cfg.prior.bank_size, len(corpus.train))
-    recon = pretraining_reconstruction(result.best)
+    vae = ActionVAE.from_pretrained(result.best)
+    recon = {k: reconstruction_error(vae, ds, norm)
+             for k, (ds, norm) in pretraining_splits(result.best).items()}
     assert sorted(recon) == sorted(f"pre-training val ({p})" for p in (pre, tgt))
     assert len(recon[f"pre-training val ({tgt})"]["mae_per_dim"]) == 4
 

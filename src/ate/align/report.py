@@ -26,13 +26,14 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
+from ate.align.coverage import SAMPLE_CHUNKS, coverage, coverage_warnings, spaced_chunks
 from ate.align.latents import encode_dataset
 from ate.align.losses import mmd
 from ate.align.prior import LatentPrior
 from ate.align.stages import load_bank, resolve_stage1, saved_config
 from ate.align.vae import ActionVAE
 from ate.checkpoint import resolve_checkpoint
-from ate.data.chunks import ChunkDataset, first_chunks
+from ate.data.chunks import Batch, ChunkDataset, MixedChunkDataset, first_chunks
 from ate.data.normalizer import Normalizer
 from ate.data.prepare import prepare_chunks
 
@@ -231,20 +232,34 @@ def encode_all(vae: ActionVAE, datasets: list[ChunkDataset], seed: int = 0) -> L
     return Latents(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
 
 
-def pretraining_reconstruction(stage1: Path) -> dict[str, dict]:
-    """Stage 1's reconstruction error on each pre-training dataset still on disk (its val
-    split, else train), keyed ``pre-training val`` (one dataset) or ``pre-training val
-    (PATH)`` (a corpus)."""
+def pretraining_splits(stage1: Path) -> dict[str, tuple[ChunkDataset | MixedChunkDataset,
+                                                       Normalizer]]:
+    """Each pre-training dataset of stage 1 still on disk: its val split (else train) and
+    normaliser, keyed ``pre-training val`` (one dataset) or ``pre-training val (PATH)`` (a
+    corpus)."""
     saved = saved_config(stage1)
     configs = [c for c in (saved.pretrain_data, *saved.pretrain_extra) if Path(c.path).exists()]
-    vae = ActionVAE.from_pretrained(stage1)
     out = {}
     for cfg in configs:
         pre = prepare_chunks(cfg)
         key = "pre-training val" if pre.val else "pre-training train"
         key += f" ({cfg.path})" if saved.pretrain_extra else ""
-        out[key] = reconstruction_error(vae, pre.val or pre.train, pre.normalizer)
+        out[key] = (pre.val or pre.train, pre.normalizer)
     return out
+
+
+def stage1_coverage(vae: ActionVAE, pretraining: list[ChunkDataset | MixedChunkDataset],
+                    target: Batch, controls: dict[str, torch.Tensor]) -> dict | None:
+    """``coverage`` of the target by the stage-1 VAE ``vae``, or None when the target's
+    unified action size is not the VAE's (nothing to compare)."""
+    if target["action"].shape[-1] != vae.config.action_dim:
+        log.info("coverage skipped: the target has %d action slots, stage 1 %d",
+                 target["action"].shape[-1], vae.config.action_dim)
+        return None
+    parts = [spaced_chunks(ds, SAMPLE_CHUNKS // len(pretraining)) for ds in pretraining]
+    pre = ({k: torch.cat([p[k] for p in parts]) for k in ("action", "step_mask", "action_mask")}
+           if parts else None)
+    return coverage(vae, target, controls, pre)
 
 
 def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = None,
@@ -275,20 +290,28 @@ def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = No
     metrics = {name: alignment_metrics(prior, reference, lat, seed=seed)
                for name, lat in latents.items()}
     metrics["pretraining_reference"] = alignment_metrics(prior, reference, reference, seed=seed)
+    control_sets = control_chunks(list(splits.values()), seed)
     control_latents = {name: encode_chunks(models["aligned"], chunks) for name, chunks in
-                       control_chunks(list(splits.values()), seed).items()}
+                       control_sets.items()}
     controls = {name: alignment_metrics(prior, reference, lat, seed=seed)
                 for name, lat in control_latents.items()}
     recon = {f"target {split}": reconstruction_error(models["aligned"], ds, target.normalizer)
              for split, ds in splits.items()}
-    recon.update(pretraining_reconstruction(s1))
+    stage1_vae = ActionVAE.from_pretrained(s1)
+    pre = pretraining_splits(s1)
+    recon.update({key: reconstruction_error(stage1_vae, ds, norm)
+                  for key, (ds, norm) in pre.items()})
+    target_sample = first_chunks(MixedChunkDataset(list(splits.values())), CONTROL_CHUNKS)
+    cover = stage1_coverage(stage1_vae, [ds for ds, _ in pre.values()], target_sample,
+                            control_sets)
     report = {
         "stage1": str(s1), "stage2": str(s2), "single_stage": str(single) if single else None,
         "target_data": target_cfg.path, "prior": {"kind": prior.kind,
                                                   "components": prior.num_components,
                                                   "latent_dim": prior.latent_dim},
         "latents": metrics, "controls": controls, "reconstruction": recon,
-        "warnings": verdict(metrics, controls),
+        "coverage": cover,
+        "warnings": verdict(metrics, controls) + (coverage_warnings(cover) if cover else []),
     }
     report["plots"] = [str(p) for p in plot_report(out, reference, latents, prior, recon, seed,
                                                    control_latents)]

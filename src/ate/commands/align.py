@@ -107,6 +107,12 @@ def print_report(report: dict[str, object]) -> None:
     console.print(table)
     for name, r in report["reconstruction"].items():
         console.print(f"reconstruction MAE, {name}: {r['mae']:.4g} (data units)")
+    cover = report.get("coverage")
+    if cover:
+        parts = [f"{k} {v:.3f}" for k, v in cover.items() if k != "ratio" and v is not None]
+        ratio = "" if cover["ratio"] is None else f" (target / pre-training {cover['ratio']:.2f})"
+        console.print("stage-1 (pre-training) VAE reconstruction RMS, normalised units: "
+                      + ", ".join(parts) + ratio)
     for w in report["warnings"]:
         console.print(f"[bold yellow]warning:[/] {w}")
     console.print(f"report: {report['path']}; plots: {', '.join(report['plots'])}")
