@@ -206,6 +206,15 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert latent["run"]["latent_loss"]["beta"] == 0.5 and not latent["run"]["guidance_from"]
     assert latent["run"]["latent_loss_from"] == jobs["ate_paper"]["run"]["guidance_from"]
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
+    # rehearsal co-trains on the pre-training demos, a quarter of every epoch here
+    assert main(["bench", "--quick", "--out", str(out), "--metaworld.arms", "direct",
+                 "rehearsal", "--metaworld.rehearsal-share", "0.25",
+                 "--metaworld.tag", "r0.25"]) == 0
+    rehearsal = json.loads((runs / "rehearsal-r0.25" / "n2-s0" / "eval.json").read_text())
+    assert rehearsal["run"]["data_shares"] == [0.75, 0.25]
+    (extra,) = rehearsal["run"]["data_extra"]
+    assert Path(extra["path"]) == out / "metaworld" / "data" / "pretrain"
+    assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
     # a moved bench folder keeps every finished job
     moved = tmp_path / "moved"
     shutil.copytree(out, moved)

@@ -201,6 +201,31 @@ def test_policy_training_resumes_bit_for_bit(runs, tmp_path, lam) -> None:
         assert torch.equal(a[k], b[k]), k
 
 
+def test_rehearsal_draws_each_dataset_in_its_share_and_resumes(runs, tmp_path) -> None:
+    """Co-training on the pre-training data at shares 1 : 3: each epoch holds every target
+    chunk once and three times as many pre-training chunks; cut and resumed, the same run."""
+    from ate.finetune.run import PolicyTrainer, _setup
+
+    saved = json.loads((runs / "direct" / "last/config.json").read_text())["run"]
+    config = replace(from_dict(PolicyRunConfig, saved),
+                     data_extra=(replace(from_dict(PolicyRunConfig, saved).data,
+                                         path=str(runs / "pre")),), data_shares=(1.0, 3.0))
+    data, policy, _, _ = _setup(config)
+    trainer = PolicyTrainer(policy, None, data, config, tmp_path / "probe", "finetune")
+    target = len(data.members[0].train)
+    epoch = [i for s in range(trainer.steps_per_epoch) for i in trainer.batch_indices(s)]
+    assert len(epoch) == 4 * target and sorted(i for i in epoch if i < target) == list(
+        range(target))
+    full = train_policy(config, tmp_path / "full")
+    assert train_policy(config, tmp_path / "cut", until_step=2).step == 2
+    assert train_policy(config, tmp_path / "cut", resume=tmp_path / "cut").step == full.step
+    a, b = saved_tensors(tmp_path / "full"), saved_tensors(tmp_path / "cut")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for shares in ((1.0,), (1.0, 0.0)):
+        with pytest.raises(ConfigError, match="one positive share per dataset"):
+            replace(config, data_shares=shares)
+
+
 def test_a_swap_cut_short_resumes_from_last_old(runs, tmp_path) -> None:
     """A crash between the two renames of an atomic save leaves only ``last.old``: resume
     puts it back and continues to the same weights."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Latent terms whose gradient reaches the policy (docs/results.md, "Beyond the paper"): on
-# Meta-World, direct, faithful ATE (release preset, lambda 2) and each latent term at three
-# strengths, with retention on the pre-training tasks. Run it after
+# Meta-World, direct, faithful ATE (release preset, lambda 2), each latent term at three
+# strengths and rehearsal (co-training on the pre-training demos), with retention on the
+# pre-training tasks. Run it after
 # docs/results/paper-regime.sh, in the setting where that found direct fine-tuning weakest
 # (N and lengths below; the paper-regime's own direct and ATE jobs of that setting are reused,
 # as the retention list, validation demos and tag match). Every step resumes.
@@ -50,6 +51,11 @@ for beta in "${manifold[@]}"; do
      --metaworld.latent-loss.beta "$beta" --metaworld.tag "manifold-b$beta"
   keep "manifold-b$beta" "beyond-manifold-b$beta-n$n"
 done
+# for scale, the usual remedy for forgetting: plain fine-tuning co-trained on the
+# pre-training demos, half of every epoch
+mw --metaworld.arms direct rehearsal --metaworld.rehearsal-share 0.5 \
+   --metaworld.tag rehearsal-s0.5
+keep rehearsal-s0.5 "beyond-rehearsal-s0.5-n$n"
 choice=$(python docs/results/best_latent_term.py --n "$n")
 read -r kind beta <<< "$choice"
 KIND=$kind BETA=$beta PYTHONPATH=$PWD/src PATH=$PWD/.venv/bin:$PATH bash "$0" robosuite

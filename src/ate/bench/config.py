@@ -16,11 +16,14 @@ from ate.steer.guidance import GuidanceConfig
 from ate.steer.latent_loss import LatentLossConfig
 
 Arm = Literal["direct", "ate_paper", "ate_tilted", "single_stage", "scratch",
-              "latent_consistency", "latent_manifold"]
+              "latent_consistency", "latent_manifold", "rehearsal"]
 ARMS: tuple[Arm, ...] = ("direct", "ate_paper", "ate_tilted", "single_stage", "scratch")
 # arms beyond the paper (run only when named in ``arms``): the plain loss plus a latent term
 # of ``ate.steer.latent_loss`` read through the same stage-2 VAE as ``ate_paper``
 LATENT_ARMS: tuple[Arm, ...] = ("latent_consistency", "latent_manifold")
+# the usual remedy for forgetting (run only when named): plain fine-tuning co-trained on the
+# pre-training demos, ``rehearsal_share`` of every epoch
+REHEARSAL: Arm = "rehearsal"
 
 # Meta-World's ML45 split (metaworld.ML45): 45 train tasks, 5 held-out test tasks.
 ML45_TEST = ("bin-picking-v3", "box-close-v3", "hand-insert-v3", "door-lock-v3",
@@ -57,7 +60,8 @@ class SuiteConfig:
             on the full grid's subsets, not on 5 demos shared by every seed; at N = pool
             every seed gets all of them.
         seeds: training seeds (also choose the demo subsets).
-        arms: comparison arms (default ``ARMS``; ``LATENT_ARMS`` when named).
+        arms: comparison arms (default ``ARMS``; ``LATENT_ARMS`` and ``rehearsal`` when
+            named).
         eval_episodes: evaluation episodes per target (task, robot); seeds from 1e9 up.
         eval_batch: environments stepped in lock step (one batched policy call per
             re-plan). Building an environment costs 0.3 s / 37 MB (Meta-World) and 1.9 s /
@@ -89,6 +93,8 @@ class SuiteConfig:
             the paper's setting in the authors' arithmetic (release preset, lambda 2).
         latent_loss: the latent term of the ``latent_*`` arms (its ``kind`` is the arm's);
             tag each strength (``--metaworld.latent-loss.beta 0.3 --metaworld.tag b0.3``).
+        rehearsal_share: the ``rehearsal`` arm's share of pre-training chunks in every
+            epoch (the rest: each target chunk once), in (0, 1); tag each value.
         workers: processes for demo generation, fine-tuning and evaluation.
         tag: a name for a variant (e.g. ``lam0.5``): its arms train in ``runs/<arm>-<tag>``
             and its report is ``results-<tag>.md``, while demos, cached pre-training and the
@@ -128,6 +134,7 @@ class SuiteConfig:
     adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(kl_weight=1e-2))
     guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig.release(lam=2.0))
     latent_loss: LatentLossConfig = field(default_factory=LatentLossConfig)
+    rehearsal_share: float = 0.5
     workers: int = 2
     tag: str = ""
 
@@ -147,6 +154,9 @@ class SuiteConfig:
                               ">= 1.")
         if self.val_demos < 0:
             raise ConfigError("val_demos must be >= 0.")
+        if not 0 < self.rehearsal_share < 1:
+            raise ConfigError(f"rehearsal_share = {self.rehearsal_share}: give the share of "
+                              "pre-training chunks per epoch, strictly between 0 and 1.")
         unknown = sorted(set(self.retention_tasks) - set(self.pretrain_tasks))
         if unknown:
             raise ConfigError(f"retention_tasks {unknown} are not pre-training tasks; choose "

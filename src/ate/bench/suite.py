@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ate.align.config import AlignConfig, PriorConfig
-from ate.bench.config import LATENT_ARMS, SuiteConfig
+from ate.bench.config import LATENT_ARMS, REHEARSAL, SuiteConfig
 from ate.checkpoint import has_last
 from ate.config import from_dict, to_dict
 from ate.data.config import DataConfig, SlotConfig
@@ -72,6 +72,7 @@ def portable(run: dict) -> dict:
                 and value.startswith(root + "/") else value)
 
     return {**run, "data": {**run["data"], "path": strip(run["data"]["path"])},
+            "data_extra": [{**d, "path": strip(d["path"])} for d in run.get("data_extra", [])],
             "init_from": strip(run.get("init_from")),
             "guidance_from": strip(run.get("guidance_from")),
             "latent_loss_from": strip(run.get("latent_loss_from"))}
@@ -147,8 +148,8 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
                  for (n, s), path in subsets.items()]
         _map(align_target, calls, config.workers)
     # arms without a VAE do not depend on the settings a variant changes: shared
-    arm_dir = {arm: f"{arm}-{config.tag}" if config.tag and arm in GUIDED + LATENT_ARMS
-               else arm
+    arm_dir = {arm: f"{arm}-{config.tag}" if config.tag
+               and arm in (*GUIDED, *LATENT_ARMS, REHEARSAL) else arm
                for arm in config.arms}
     chains = [(config, slots, arm, n, s, str(subsets[n, s]), str(pre_policy),
                str(align_root / f"n{n}-s{s}"),
@@ -478,6 +479,10 @@ def job_run(config: SuiteConfig, slots: SlotConfig, arm: str, seed: int, target:
         run = replace(run, guidance=replace(config.guidance, sign=sign),
                       guidance_from=str(Path(align) / ("single" if arm == "single_stage"
                                                        else "stage2")))
+    if arm == REHEARSAL:  # the pre-training demos, beside the target subset's folder
+        pretrain = data_config(config, Path(target).parents[1] / "pretrain", 0.0, SlotConfig())
+        run = replace(run, data_extra=(pretrain,),
+                      data_shares=(1 - config.rehearsal_share, config.rehearsal_share))
     if arm in LATENT_ARMS:
         kind = arm.removeprefix("latent_")
         run = replace(run, latent_loss=replace(config.latent_loss, kind=kind),

@@ -24,6 +24,11 @@ class PolicyRunConfig:
             same unified vector; same chunk length, unified size, observation size and
             horizon). A task name shared by two datasets is one task. Set in YAML as a list
             of data sections. Not with ``guidance_from`` (Steer's VAE is the target's).
+        data_shares: each dataset's share of every epoch's chunks (``data`` first, then
+            ``data_extra``; any positive scale, e.g. ``1 1`` for half and half): ``data``'s
+            chunks each once per epoch, the others' drawn in proportion from a seeded
+            cycle through them (rehearsal: co-training on a large pre-training set without
+            it swamping the target). Empty: every chunk of every dataset once per epoch.
         policy: architecture and family; action_dim, chunk_length, obs_dim and num_tasks
             are taken from the data.
         optim: optimiser and schedule.
@@ -48,6 +53,7 @@ class PolicyRunConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     data_extra: tuple[DataConfig, ...] = ()
+    data_shares: tuple[float, ...] = ()
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=3e-4, lr_decay=1.0))
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -69,3 +75,9 @@ class PolicyRunConfig:
                 "latent term encode the target robot's chunks with its own VAE, so they cannot "
                 "read other robots' chunks. Fine-tune with them on `data` alone, or co-train "
                 "on data_extra without them.")
+        if self.data_shares and (len(self.data_shares) != 1 + len(self.data_extra)
+                                 or min(self.data_shares) <= 0):
+            raise ConfigError(
+                f"data_shares {list(self.data_shares)}: give one positive share per dataset, "
+                f"data first, then the {len(self.data_extra)} of data_extra (e.g. "
+                f"--data-shares {' '.join(['1'] * (1 + len(self.data_extra)))}).")

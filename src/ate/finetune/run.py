@@ -39,7 +39,7 @@ class PolicyTrainer(Trainer):
                  data: PreparedChunks, config: PolicyRunConfig, out: Path, stage: str,
                  latent_loss: LatentLoss | None = None) -> None:
         super().__init__(policy, data, config.optim, config.train, out, stage,
-                         {"run": to_dict(config)})
+                         {"run": to_dict(config)}, config.data_shares)
         self.policy, self.guidance, self.latent_loss = policy, guidance, latent_loss
         for frozen in (guidance, latent_loss):
             if frozen is not None:

@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from ate.data.chunks import ChunkDataset
 from ate.data.prepare import PreparedChunks
 from ate.errors import ATEError, ConfigError
 from ate.training.config import OptimConfig, TrainConfig
-from ate.training.sharding import shard_batch
+from ate.training.sharding import mixture_counts, mixture_epoch, shard_batch
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,13 @@ class Trainer:
         out: the run's folder.
         stage: a label written to ``config.json`` and TensorBoard.
         run_config: the whole run config, saved in ``config.json`` (resume reads it back).
+        shares: for a corpus (``data.train`` a ``MixedChunkDataset``), each member's share of
+            every epoch (``mixture_epoch``); empty: each chunk once per epoch.
     """
 
     def __init__(self, net: torch.nn.Module, data: PreparedChunks, optim: OptimConfig,
-                 train: TrainConfig, out: Path, stage: str, run_config: dict) -> None:
+                 train: TrainConfig, out: Path, stage: str, run_config: dict,
+                 shares: Sequence[float] = ()) -> None:
         self.optim_cfg, self.train_cfg, self.run_config = optim, train, run_config
         self.out, self.stage, self.data = out, stage, data
         self.device = choose_device(train.device)
@@ -109,7 +112,15 @@ class Trainer:
         opt = optim
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=opt.lr,
                                            weight_decay=opt.weight_decay)
-        self.per_rank = len(data.train) // self.world
+        self.sizes = [len(d) for d in getattr(data.train, "datasets", [data.train])]
+        self.shares = tuple(shares)
+        if self.shares and len(self.shares) != len(self.sizes):
+            raise ConfigError(f"{len(self.shares)} data shares for {len(self.sizes)} datasets; "
+                              "give one share per dataset (data first, then data_extra).")
+        self.epoch_chunks = (sum(mixture_counts(self.sizes, self.shares)) if self.shares
+                             else len(data.train))
+        self._epoch: tuple[int, torch.Tensor] | None = None
+        self.per_rank = self.epoch_chunks // self.world
         if self.per_rank < 1:
             raise ATEError(f"{len(data.train)} training chunks cannot be shared by "
                            f"{self.world} processes.")
@@ -167,9 +178,16 @@ class Trainer:
     # -- training -----------------------------------------------------------------------
     def batch_indices(self, step: int) -> list[int]:
         """Chunk indices of this process's batch at ``step`` (epoch order from the seed)."""
-        return shard_batch(len(self.data.train), self.train_cfg.seed, step,
+        return shard_batch(self.epoch_chunks, self.train_cfg.seed, step,
                            batch_size=self.optim_cfg.batch_size, rank=self.rank,
-                           world=self.world)
+                           world=self.world,
+                           epoch_chunks=self._mixture_epoch if self.shares else None)
+
+    def _mixture_epoch(self, epoch: int) -> torch.Tensor:
+        if self._epoch is None or self._epoch[0] != epoch:  # drawn once per epoch, not step
+            self._epoch = (epoch, mixture_epoch(self.sizes, self.shares, self.train_cfg.seed,
+                                                epoch))
+        return self._epoch[1]
 
     def fit(self, until_step: int | None = None) -> TrainResult:
         """Train to the configured length (or only up to ``until_step``, as a kill would).
