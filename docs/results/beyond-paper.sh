@@ -8,18 +8,25 @@
 # as the retention list, validation demos and tag match). Every step resumes.
 #   N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh [OUT]
 # It ends with the best term (docs/results/best_latent_term.py: the largest paired target
-# difference at the longest length, chosen from Meta-World alone) out of sample, on the
-# robosuite default grid, in the environment whose direct jobs it pairs with (.venv, numpy
-# 1.26, as docs/results/release.sh robosuite), with this checkout's code; by hand:
+# difference at the longest length, chosen from Meta-World alone) out of sample on robosuite:
+# first the end-effector suite (robosuite-eef, where pre-training can transfer; this
+# environment), then the joint-space default grid (in the environment whose direct jobs it
+# pairs with: .venv, numpy 1.26, as docs/results/release.sh robosuite), each with this
+# checkout's code; by hand:
+#   KIND=consistency BETA=3 PYTHONPATH=$PWD/src bash docs/results/beyond-paper.sh robosuite-eef
 #   KIND=consistency BETA=3 PYTHONPATH=$PWD/src PATH=$PWD/.venv/bin:$PATH \
 #     bash docs/results/beyond-paper.sh robosuite [OUT]
 set -euo pipefail
-if [ "${1:-}" = robosuite ]; then
-  out=${2:-runs/bench-rs}
+if [ "${1:-}" = robosuite ] || [ "${1:-}" = robosuite-eef ]; then
+  suite=$1
+  default=runs/bench-rs; [ "$suite" = robosuite ] || default=runs/bench-eef
+  out=${2:-$default}
+  tag="${KIND:?set KIND}-b${BETA:?set BETA}"
   export OMP_NUM_THREADS=1
-  ate bench --suite robosuite --out "$out" --robosuite.arms direct "latent_${KIND:?set KIND}" \
-    --robosuite.latent-loss.beta "${BETA:?set BETA}" --robosuite.tag "$KIND-b$BETA"
-  cp "$out/results-$KIND-b$BETA.json" "docs/results/robosuite-beyond-$KIND-b$BETA.json"
+  ate bench --suite "$suite" --out "$out" --"$suite".arms direct "latent_$KIND" \
+    --"$suite".latent-loss.beta "$BETA" --"$suite".tag "$tag"
+  cp "$out/results-$tag.json" "docs/results/$suite-beyond-$tag.json"
+  cp "$out/results-$tag.md" "docs/results/$suite-beyond-$tag.md"
   exit 0
 fi
 out=${1:-runs/bench-mw}
@@ -58,4 +65,5 @@ mw --metaworld.arms direct rehearsal --metaworld.rehearsal-share 0.5 \
 keep rehearsal-s0.5 "beyond-rehearsal-s0.5-n$n"
 choice=$(python docs/results/best_latent_term.py --n "$n")
 read -r kind beta <<< "$choice"
+KIND=$kind BETA=$beta PYTHONPATH=$PWD/src bash "$0" robosuite-eef
 KIND=$kind BETA=$beta PYTHONPATH=$PWD/src PATH=$PWD/.venv/bin:$PATH bash "$0" robosuite
