@@ -104,3 +104,15 @@ def test_the_align_report_measures_coverage_when_the_slots_match(tmp_path) -> No
     again = reconstruction_rms(ActionVAE.from_pretrained(stage1), batch["action"],
                                batch["step_mask"], batch["action_mask"])
     assert cov["pre-training"] == pytest.approx(again, rel=1e-6)
+
+
+def test_coverage_without_pretraining_data_on_disk_has_no_ratio() -> None:
+    from ate.align.report import stage1_coverage
+
+    x = torch.randn(6, 4, 2, generator=g)
+    target = {"action": x, "step_mask": torch.ones(6, 4, dtype=torch.bool),
+              "action_mask": torch.ones(6, 2, dtype=torch.bool)}
+    cov = stage1_coverage(OffsetVAE(0.1, 2), [], target, {})
+    assert cov["pre-training"] is None and cov["ratio"] is None
+    assert cov["target"] == pytest.approx(0.1) and coverage_warnings(cov) == []
+    assert stage1_coverage(OffsetVAE(0.1, 3), [], target, {}) is None  # other slot count

@@ -256,7 +256,8 @@ def stage1_coverage(vae: ActionVAE, pretraining: list[ChunkDataset | MixedChunkD
         log.info("coverage skipped: the target has %d action slots, stage 1 %d",
                  target["action"].shape[-1], vae.config.action_dim)
         return None
-    parts = [spaced_chunks(ds, SAMPLE_CHUNKS // len(pretraining)) for ds in pretraining]
+    parts = [spaced_chunks(ds, SAMPLE_CHUNKS // max(len(pretraining), 1))
+             for ds in pretraining]
     pre = ({k: torch.cat([p[k] for p in parts]) for k in ("action", "step_mask", "action_mask")}
            if parts else None)
     return coverage(vae, target, controls, pre)
