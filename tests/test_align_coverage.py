@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from ate.align.coverage import coverage, coverage_warnings, reconstruction_rms, spaced_chunks
+from ate.align.coverage import coverage, coverage_warnings, reconstruction_rms
+from ate.data.chunks import spaced_chunks
 
 g = torch.Generator().manual_seed(0)
 
@@ -100,7 +101,7 @@ def test_the_align_report_measures_coverage_when_the_slots_match(tmp_path) -> No
     assert cov["ratio"] == pytest.approx(cov["target"] / cov["pre-training"])
     stage1 = tmp_path / "run/stage1/best"
     (val, _), = pretraining_splits(stage1).values()
-    batch = spaced_chunks(val)
+    batch = spaced_chunks(val, 2048)
     again = reconstruction_rms(ActionVAE.from_pretrained(stage1), batch["action"],
                                batch["step_mask"], batch["action_mask"])
     assert cov["pre-training"] == pytest.approx(again, rel=1e-6)

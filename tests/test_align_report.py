@@ -63,20 +63,10 @@ def test_controls_as_likely_as_the_target_are_flagged() -> None:
 def test_control_chunks_keep_the_values_and_the_range() -> None:
     from ate.align.report import control_chunks
 
-    class Tiny:
-        def __init__(self, x):
-            self.x = x
-
-        def __len__(self):
-            return len(self.x)
-
-        def __getitems__(self, idx):
-            mask = torch.tensor([True, True, False])
-            return {"action": self.x[idx], "action_mask": mask.expand(len(idx), -1)}
-
     x = torch.randn(50, 8, 3, generator=g)
     x[..., 2] = 0.0  # an unused slot
-    out = control_chunks([Tiny(x[:30]), Tiny(x[30:])])
+    mask = torch.tensor([True, True, False]).expand(50, -1)
+    out = control_chunks({"action": x, "action_mask": mask})
     shuffled, noise = out["time-shuffled"], out["uniform noise"]
     assert shuffled.shape == noise.shape == x.shape
     assert not torch.equal(shuffled, x)

@@ -15,24 +15,16 @@ as the VAEs were trained), over real steps and real action dims.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ate.align.vae import ActionVAE
-from ate.data.chunks import Batch, ChunkDataset, MixedChunkDataset
+from ate.data.chunks import Batch
 
 # target / pre-training error above this: the target lies outside what pre-training covered
 UNCOVERED_RATIO = 1.5
 # control / target error below this: the VAE reconstructs non-motions about as well
 CONTROL_RATIO = 1.25
 SAMPLE_CHUNKS = 2048
-
-
-def spaced_chunks(dataset: ChunkDataset | MixedChunkDataset, n: int = SAMPLE_CHUNKS) -> Batch:
-    """``min(n, len(dataset))`` windows evenly spaced over the dataset (every member of a
-    corpus, every task), as one batch; seed-free."""
-    idx = np.unique(np.linspace(0, len(dataset) - 1, min(n, len(dataset))).round().astype(int))
-    return dataset.__getitems__(idx.tolist())
 
 
 @torch.no_grad()

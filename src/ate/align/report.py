@@ -26,14 +26,14 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from ate.align.coverage import SAMPLE_CHUNKS, coverage, coverage_warnings, spaced_chunks
+from ate.align.coverage import SAMPLE_CHUNKS, coverage, coverage_warnings
 from ate.align.latents import encode_dataset
 from ate.align.losses import mmd
 from ate.align.prior import LatentPrior
 from ate.align.stages import load_bank, resolve_stage1, saved_config
 from ate.align.vae import ActionVAE
 from ate.checkpoint import resolve_checkpoint
-from ate.data.chunks import Batch, ChunkDataset, MixedChunkDataset, first_chunks
+from ate.data.chunks import Batch, ChunkDataset, MixedChunkDataset, first_chunks, spaced_chunks
 from ate.data.normalizer import Normalizer
 from ate.data.prepare import prepare_chunks
 
@@ -134,15 +134,14 @@ def verdict(metrics: dict[str, dict[str, float]],
     return warnings
 
 
-def control_chunks(datasets: list[ChunkDataset], seed: int = 0
-                   ) -> dict[str, torch.Tensor]:
-    """Negative controls from the target's first ``CONTROL_CHUNKS`` chunks (N, H, U):
-    ``time-shuffled`` (each chunk's H steps in one fixed random order: every action value
-    kept, the motion destroyed) and ``uniform noise`` (uniform over each real dim's range in
-    those chunks, zero elsewhere)."""
-    batches = [first_chunks(ds, CONTROL_CHUNKS) for ds in datasets]
-    x = torch.cat([b["action"] for b in batches])[:CONTROL_CHUNKS]
-    real = batches[0]["action_mask"][0].to(x.dtype)
+def control_chunks(target: Batch, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Negative controls from a sample of the target's chunks (``action`` (N, H, U) and
+    ``action_mask``; the report's is ``first_chunks`` of its splits): ``time-shuffled`` (each
+    chunk's H steps in one fixed random order: every action value kept, the motion
+    destroyed) and ``uniform noise`` (uniform over each real dim's range in those chunks,
+    zero elsewhere)."""
+    x = target["action"]
+    real = target["action_mask"][0].to(x.dtype)
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(x.shape[1], generator=gen)
     lo, hi = x.amin((0, 1)), x.amax((0, 1))
@@ -291,7 +290,8 @@ def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = No
     metrics = {name: alignment_metrics(prior, reference, lat, seed=seed)
                for name, lat in latents.items()}
     metrics["pretraining_reference"] = alignment_metrics(prior, reference, reference, seed=seed)
-    control_sets = control_chunks(list(splits.values()), seed)
+    target_sample = first_chunks(MixedChunkDataset(list(splits.values())), CONTROL_CHUNKS)
+    control_sets = control_chunks(target_sample, seed)
     control_latents = {name: encode_chunks(models["aligned"], chunks) for name, chunks in
                        control_sets.items()}
     controls = {name: alignment_metrics(prior, reference, lat, seed=seed)
@@ -302,7 +302,6 @@ def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = No
     pre = pretraining_splits(s1)
     recon.update({key: reconstruction_error(stage1_vae, ds, norm)
                   for key, (ds, norm) in pre.items()})
-    target_sample = first_chunks(MixedChunkDataset(list(splits.values())), CONTROL_CHUNKS)
     cover = stage1_coverage(stage1_vae, [ds for ds, _ in pre.values()], target_sample,
                             control_sets)
     report = {

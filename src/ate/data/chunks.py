@@ -237,3 +237,10 @@ def first_chunks(dataset: ChunkDataset | MixedChunkDataset, n: int) -> Batch:
     ``step_mask`` (n, H), ...): a fixed, seed-free sample of a target's chunks, so whatever is
     computed from it (a hinge, a bank of latents) is the same on every run and resume."""
     return dataset.__getitems__(list(range(min(len(dataset), n))))
+
+
+def spaced_chunks(dataset: ChunkDataset | MixedChunkDataset, n: int) -> Batch:
+    """``min(n, len(dataset))`` windows evenly spaced over the dataset (every member of a
+    corpus, every task), as one batch; seed-free."""
+    idx = np.unique(np.linspace(0, len(dataset) - 1, min(n, len(dataset))).round().astype(int))
+    return dataset.__getitems__(idx.tolist())
