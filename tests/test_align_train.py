@@ -235,7 +235,7 @@ def test_torchrun_through_the_cli_matches_one_process_at_the_doubled_batch(robot
             "--model.latent-dim", "8", "--model.hidden-dim", "16", "--model.num-layers", "3",
             "--model.num-heads", "2", "--model.ff-dim", "32", "--optim.lr", "1e-3",
             "--train.epochs", "3", "--train.val-every", "1000", "--prior.kind", "gaussian",
-            "--prior.bank-size", "64"]
+            "--prior.bank-size", "64", "--train.device", "cpu"]  # two ranks, one GPU at most
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, "-m", "ate", *args, "--optim.batch-size", "32",
                           "--out", str(tmp_path / "one")], capture_output=True, text=True,

@@ -65,7 +65,9 @@ def test_checkpoints_reload_to_the_trained_policy_in_memory(runs, tmp_path) -> N
     from ate.finetune.run import PolicyTrainer, _setup
 
     saved = json.loads((runs / "guided/last/config.json").read_text())["run"]
+    # on the CPU, where this test's own batches live (tests/test_cuda.py covers the GPU)
     config = from_dict(PolicyRunConfig, saved)
+    config = replace(config, train=replace(config.train, device="cpu"))
     data, policy, guidance, _ = _setup(config)
     trainer = PolicyTrainer(policy, guidance, data, config, tmp_path / "run", "finetune")
     encoder = {k: v.clone() for k, v in guidance.encoder.state_dict().items()}
@@ -258,7 +260,8 @@ def test_a_resumed_guided_run_says_so_and_logs_its_step(runs, tmp_path, capsys) 
 
 def test_checkpoints_hold_the_weight_average_and_resume_the_raw_weights(runs) -> None:
     saved = load_file(str(runs / "guided/last/model.safetensors"))
-    state = torch.load(runs / "guided/last/trainer_state.pt", weights_only=True)
+    state = torch.load(runs / "guided/last/trainer_state.pt", map_location="cpu",
+                       weights_only=True)
     raw = state["raw_model"]
     assert saved.keys() == raw.keys()
     assert any(not torch.equal(saved[k], raw[k]) for k in saved)  # EMA != raw weights

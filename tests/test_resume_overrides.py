@@ -44,3 +44,32 @@ def test_resume_applies_safe_overrides_and_refuses_the_rest(tmp_path, capsys) ->
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("error:") and "at step 6, past the 3 steps" in last
     assert (run / "last/model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_a_run_saved_on_a_gpu_resumes_on_a_cpu_with_one_flag(tmp_path, capsys, monkeypatch
+                                                             ) -> None:
+    """A run whose config says ``train.device: cuda``, resumed where torch sees no GPU: one
+    line naming the flag, then ``--train.device cpu`` continues it (and the history says so)."""
+    pre, tgt = make_robots(tmp_path, episodes=4)
+    save_yaml(tiny_config(pre, tgt, epochs=50, max_steps=4, device="cpu"), tmp_path / "t.yaml")
+    run = tmp_path / "run"
+    assert main(["align", "pretrain", "--config", str(tmp_path / "t.yaml"), "--out", str(run)]
+                ) == 0
+    meta = json.loads((run / "last/config.json").read_text())
+    meta["align"]["train"]["device"] = "cuda"  # as a GPU machine would have written it
+    (run / "last/config.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    capsys.readouterr()
+    assert main(["align", "pretrain", "--resume", str(run), "--train.max-steps", "6"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error:") and "sees no CUDA device" in last
+    assert "--train.device cpu" in last
+    assert json.loads((run / "last/config.json").read_text())["step"] == 4
+    assert main(["align", "pretrain", "--resume", str(run), "--train.max-steps", "6",
+                 "--train.device", "cpu"]) == 0
+    meta = json.loads((run / "last/config.json").read_text())
+    assert meta["step"] == 6 and meta["history"][-1]["changed"]["train.device"] == ["cuda",
+                                                                                    "cpu"]

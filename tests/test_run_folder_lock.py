@@ -24,7 +24,8 @@ SRC = str(Path(ate.__file__).resolve().parents[1])
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    paths = [SRC, *filter(None, [os.environ.get("PYTHONPATH")])]  # keep a PYTHONPATH's site
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "OMP_NUM_THREADS": "1"}
 
 
 def test_two_runs_started_together_on_one_out_one_is_refused(tmp_path) -> None:

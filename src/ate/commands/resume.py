@@ -12,9 +12,10 @@ from ate.errors import ConfigError
 T = TypeVar("T")
 
 # Changing these mid-run leaves the data order, the model and the optimiser's state as they
-# were: the learning rate and clip of the steps still to come, the run's length, cadences.
+# were: the learning rate and clip of the steps still to come, the run's length, cadences,
+# and the device (checkpoints hold none: a GPU run continues on a CPU and back).
 RESUMABLE = ("optim.lr", "optim.grad_clip", "train.epochs", "train.max_steps",
-             "train.log_every", "train.val_every", "train.save_every")
+             "train.log_every", "train.val_every", "train.save_every", "train.device")
 
 
 def merge_resume(given: T, saved: T, resume: Path) -> T:

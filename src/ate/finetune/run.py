@@ -65,6 +65,8 @@ class PolicyTrainer(Trainer):
         if self.ema is not None:
             self.policy.load_state_dict(state["raw_model"])
             self.ema.load_state_dict(state["ema"])
+            # the checkpoint's tensors load on the CPU; EMAModel keeps them where they land
+            self.ema.to(self.device)
         if self.guidance is not None and "guidance" in state:
             self.guidance.load_calibration_state(state["guidance"])
 

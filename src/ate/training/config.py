@@ -53,6 +53,9 @@ class TrainConfig:
         seed: all randomness derives from (seed, process rank, step), so resume is exact.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         amp: bfloat16 autocast, used on CUDA only.
+        deterministic: on CUDA, deterministic kernels only (cuDNN's and torch's), so that a
+            resumed run repeats an uninterrupted one bit for bit; False lets CUDA pick
+            kernels that sum in a varying order. No effect on the CPU, which is exact anyway.
     """
 
     epochs: int = 20
@@ -64,6 +67,7 @@ class TrainConfig:
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         # a run of zero steps would name checkpoint folders it never wrote

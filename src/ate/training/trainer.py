@@ -63,12 +63,42 @@ class TrainResult:
 
 
 def choose_device(name: str) -> torch.device:
-    """``auto`` = CUDA (this process's local rank) when available, else CPU."""
+    """``auto`` = CUDA (this process's local rank) when available, else CPU.
+
+    Raises:
+        ConfigError: ``cuda`` without a visible CUDA device, or a local rank past the count.
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        rank, count = int(os.environ.get("LOCAL_RANK", 0)), torch.cuda.device_count()
+        if count == 0:
+            raise ConfigError(f"train.device is cuda but this torch ({torch.__version__}) sees "
+                              "no CUDA device; pass --train.device cpu (with --resume too).")
+        if rank >= count:
+            raise ConfigError(
+                f"this process's LOCAL_RANK is {rank} but {count} CUDA device(s) are visible: "
+                f"launch at most {count} process(es) per node (torchrun --nproc-per-node "
+                f"{count}), or train on the CPU (--train.device cpu).")
+        return torch.device("cuda", rank)
     return torch.device(name)
+
+
+def deterministic_cuda() -> None:
+    """Deterministic CUDA kernels for this process (cuDNN's, cuBLAS's and torch's own): a
+    resumed run then repeats an uninterrupted one bit for bit. Ops without a deterministic
+    kernel warn instead of failing."""
+    # cuBLAS reads this when its first handle is made; set before any matrix product
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    # the fused attention kernels' backward passes add in a varying order (torch warns, and
+    # stays nondeterministic, under warn_only); the math kernel is exact, and at these
+    # models' sizes not the bottleneck
+    for enable in (torch.backends.cuda.enable_flash_sdp, torch.backends.cuda.enable_cudnn_sdp,
+                   torch.backends.cuda.enable_mem_efficient_sdp):
+        enable(False)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def distributed_setup(device: torch.device) -> tuple[int, int]:
@@ -105,6 +135,8 @@ class Trainer:
         self.optim_cfg, self.train_cfg, self.run_config = optim, train, run_config
         self.out, self.stage, self.data = out, stage, data
         self.device = choose_device(train.device)
+        if self.device.type == "cuda" and train.deterministic:
+            deterministic_cuda()
         self.rank, self.world = distributed_setup(self.device)
         self.net = net.to(self.device)
         self.model: torch.nn.Module = (DistributedDataParallel(self.net) if self.world > 1
