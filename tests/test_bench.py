@@ -137,6 +137,19 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert len(suite["differences"]) == len(cfg.arms) - 1
     assert (out / "success_vs_n_metaworld.png").stat().st_size > 1000
     assert "| direct |" in (out / "results.md").read_text()
+    # each subset's coverage: the alignment report's own numbers, recorded beside its Align
+    from ate.align.report import build_report
+
+    assert [(c["n"], c["seed"]) for c in suite["coverage"]] == [
+        (n, s) for n in cfg.demos for s in cfg.seeds]
+    (align,) = (out / "metaworld").glob("align*/n2-s0")
+    stage1 = json.loads((align / "stage2/last/config.json").read_text())["align"]["prior_from"]
+    report = build_report(Path(stage1), align / "stage2", tmp_path / "report")
+    recorded = suite["coverage"][0]
+    assert recorded["ratio"] > 0 and set(recorded["warnings"]) <= set(report["warnings"])
+    numbers = {k: v for k, v in recorded.items() if k not in ("n", "seed", "warnings")}
+    assert numbers == pytest.approx(report["coverage"])
+    assert "Does pre-training cover the targets?" in (out / "results.md").read_text()
     # the guided arms really trained with guidance, the others without
     runs = out / "metaworld" / "runs"
     for arm in cfg.arms:
@@ -238,6 +251,9 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
         "data"] == old_print
     (stage2_done,) = (out / "metaworld").glob("align*/n2-s0/stage2/done")
     assert subset_print(subset) in stage2_done.read_text()
+    # ... and the coverage of the new draw is measured again
+    covered = json.loads((stage2_done.parent.parent / "coverage.json").read_text())
+    assert covered["trained_on"] == stage2_done.read_text()
 
 
 def test_target_slots_put_a_narrower_arm_joints_first_and_gripper_last(tmp_path) -> None:

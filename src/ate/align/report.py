@@ -262,6 +262,34 @@ def stage1_coverage(vae: ActionVAE, pretraining: list[ChunkDataset | MixedChunkD
     return coverage(vae, target, controls, pre)
 
 
+def target_sample(splits: list[ChunkDataset]) -> Batch:
+    """The target chunks the report's controls and coverage read: the first
+    ``CONTROL_CHUNKS`` of the target's splits, in order."""
+    return first_chunks(MixedChunkDataset(splits), CONTROL_CHUNKS)
+
+
+def target_coverage(stage1: Path, stage2: Path, seed: int = 0) -> dict | None:
+    """The report's ``coverage`` alone (no plots, no latents), of the target stage 2 was
+    trained on, with its ``warnings``: what ``ate bench`` records beside each Align.
+
+    Args:
+        stage1: stage-1 run or checkpoint folder (its pre-training data still on disk).
+        stage2: stage-2 run or checkpoint folder.
+        seed: seed of the controls.
+
+    Returns:
+        ``coverage``'s RMS values (normalised units) and ratio, plus ``warnings`` (a list of
+        lines); None when the target's slots are not stage 1's.
+    """
+    s1, s2 = resolve_stage1(stage1), resolve_checkpoint(stage2)
+    target = prepare_chunks(saved_config(s2).target_data)
+    sample = target_sample([target.train, *([target.val] if target.val else [])])
+    pre = pretraining_splits(s1)
+    cover = stage1_coverage(ActionVAE.from_pretrained(s1), [ds for ds, _ in pre.values()],
+                            sample, control_chunks(sample, seed))
+    return None if cover is None else {**cover, "warnings": coverage_warnings(cover)}
+
+
 def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = None,
                  target_path: str | None = None, seed: int = 0) -> dict[str, object]:
     """Compute every number and plot of the report from checkpoint folders.
@@ -290,8 +318,8 @@ def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = No
     metrics = {name: alignment_metrics(prior, reference, lat, seed=seed)
                for name, lat in latents.items()}
     metrics["pretraining_reference"] = alignment_metrics(prior, reference, reference, seed=seed)
-    target_sample = first_chunks(MixedChunkDataset(list(splits.values())), CONTROL_CHUNKS)
-    control_sets = control_chunks(target_sample, seed)
+    sample = target_sample(list(splits.values()))
+    control_sets = control_chunks(sample, seed)
     control_latents = {name: encode_chunks(models["aligned"], chunks) for name, chunks in
                        control_sets.items()}
     controls = {name: alignment_metrics(prior, reference, lat, seed=seed)
@@ -302,8 +330,7 @@ def build_report(stage1: Path, stage2: Path, out: Path, single: Path | None = No
     pre = pretraining_splits(s1)
     recon.update({key: reconstruction_error(stage1_vae, ds, norm)
                   for key, (ds, norm) in pre.items()})
-    cover = stage1_coverage(stage1_vae, [ds for ds, _ in pre.values()], target_sample,
-                            control_sets)
+    cover = stage1_coverage(stage1_vae, [ds for ds, _ in pre.values()], sample, control_sets)
     report = {
         "stage1": str(s1), "stage2": str(s2), "single_stage": str(single) if single else None,
         "target_data": target_cfg.path, "prior": {"kind": prior.kind,

@@ -136,6 +136,7 @@ def summarize(run: SuiteRun) -> dict:
     return {"suite": cfg.suite, "rows": rows, "differences": diffs, "per_target": per_target,
             "per_target_steps": at, "lengths": lengths,
             "retention_before": before_fields(run.retention_before),
+            "coverage": run.coverage,
             "stages": [vars(s) for s in run.stages], "expert": run.expert,
             "train_s": sum(j["train_s"] for j in run.jobs),
             "eval_s": sum(j["eval_s"] for j in run.jobs),
@@ -294,6 +295,7 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
                            for r in s["rows"] if r["arm"] == arm and r["n"] == n
                            and "target_shift" in r), "-") for n in cfg.demos]
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    lines += coverage_section(s.get("coverage") or [])
     targets = sorted({(t["robot"], t["task"]) for t in s["per_target"]})
     each_n = len(cfg.demos) > 1
     at = (f" after {s['per_target_steps']} fine-tuning steps"
@@ -320,6 +322,34 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
         lines.append(f"| {e['side']} | {e['robot'] or '-'} | {e['task']} | {e['kept']} | "
                      f"{e['attempts']} | {e['success']:.0%} |")
     lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots] + [""]
+    return lines
+
+
+def coverage_section(rows: list[dict]) -> list[str]:
+    """Markdown: does pre-training cover each subset's target (``ate.align.coverage``)?"""
+    if not rows:
+        return []
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}" if a is not None and b else "-"
+
+    lines = ["", "### Does pre-training cover the targets?", "",
+             "The stage-1 VAE (pre-training actions only) reconstructs the target's chunks: "
+             "RMS in its normalised units, and as a multiple of its error on held-out "
+             "pre-training chunks (above 1.5: not covered, the paper's failure case) and of "
+             "the target's for two non-motions (near 1: the VAE does not tell motions apart). "
+             "`ate align report`, docs/align.md.", "",
+             "| N | seed | pre-training | target | target / pre-training | time-shuffled / "
+             "target | noise / target | warns |", "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["n"], r["seed"])):
+        pre = r.get("pre-training")
+        warns = "; ".join("not covered" if "worse than held-out" in w else "controls"
+                          for w in r.get("warnings", [])) or "-"
+        lines.append(
+            f"| {r['n']} | {r['seed']} | {'-' if pre is None else f'{pre:.3f}'} | "
+            f"{r['target']:.3f} | {ratio(r['target'], pre)} | "
+            f"{ratio(r.get('control: time-shuffled'), r['target'])} | "
+            f"{ratio(r.get('control: uniform noise'), r['target'])} | {warns} |")
     return lines
 
 

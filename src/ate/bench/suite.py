@@ -99,6 +99,7 @@ class SuiteRun:
     expert: list[dict] = field(default_factory=list)
     stage1: Path | None = None
     retention_before: list[dict] = field(default_factory=list)
+    coverage: list[dict] = field(default_factory=list)  # per (N, seed): align.coverage's
 
 
 def peak_mb(children: bool = False) -> float:
@@ -147,6 +148,8 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
         calls = [(config, slots, str(stage1), str(path), str(align_root / f"n{n}-s{s}"))
                  for (n, s), path in subsets.items()]
         _map(align_target, calls, config.workers)
+    run.coverage = [{"n": n, "seed": s, **cover} for (n, s) in subsets
+                    if (cover := read_coverage(align_root / f"n{n}-s{s}"))]
     # arms without a VAE do not depend on the settings a variant changes: shared
     arm_dir = {arm: f"{arm}-{config.tag}" if config.tag
                and arm in (*GUIDED, *LATENT_ARMS, REHEARSAL) else arm
@@ -163,6 +166,12 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
     if finished:
         run.stages[-1].note = f"{finished} of {len(run.jobs)} jobs finished before this run"
     return run
+
+
+def read_coverage(root: Path) -> dict | None:
+    """The coverage ``align_target`` recorded for one subset (None: none, or not comparable)."""
+    path = root / "coverage.json"
+    return json.loads(path.read_text())["coverage"] if path.is_file() else None
 
 
 def job_name(config: SuiteConfig, n: int, seed: int, steps: int) -> str:
@@ -423,6 +432,22 @@ def align_target(config: SuiteConfig, slots: SlotConfig, stage1: str, target: st
             shutil.rmtree(root / name, ignore_errors=True)
             fn(replace(cfg, **extra), root / name)
             done.write_text(trained_on)
+    record_coverage(Path(stage1), root, trained_on)
+
+
+def record_coverage(stage1: Path, root: Path, trained_on: str) -> dict | None:
+    """``root/coverage.json``: does stage 1 cover this subset's target (the alignment
+    report's coverage; docs/align.md)? Computed once per trained stage 2, then read back."""
+    from ate.align.report import target_coverage
+
+    path = root / "coverage.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("trained_on") == trained_on:
+            return saved["coverage"]
+    cover = target_coverage(stage1, root / "stage2")
+    path.write_text(json.dumps({"trained_on": trained_on, "coverage": cover}, indent=2))
+    return cover
 
 
 def with_steer_shift(record: dict, run: PolicyRunConfig, path: Path) -> dict:
