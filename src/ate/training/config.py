@@ -53,9 +53,10 @@ class TrainConfig:
         seed: all randomness derives from (seed, process rank, step), so resume is exact.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         amp: bfloat16 autocast, used on CUDA only.
-        deterministic: on CUDA, deterministic kernels only (cuDNN's and torch's), so that a
-            resumed run repeats an uninterrupted one bit for bit; False lets CUDA pick
-            kernels that sum in a varying order. No effect on the CPU, which is exact anyway.
+        deterministic: on CUDA, deterministic kernels only (cuDNN's, cuBLAS's, torch's, and
+            the math attention kernel instead of the fused ones), so that a resumed run
+            repeats an uninterrupted one bit for bit; False lets CUDA pick kernels that sum
+            in a varying order. No effect on the CPU, which is exact anyway.
     """
 
     epochs: int = 20

@@ -93,8 +93,8 @@ def deterministic_cuda() -> None:
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     # the fused attention kernels' backward passes add in a varying order (torch warns, and
-    # stays nondeterministic, under warn_only); the math kernel is exact, and at these
-    # models' sizes not the bottleneck
+    # stays nondeterministic, under warn_only); the math kernel does not (what it costs in
+    # speed is not measured: train.deterministic False keeps the fused ones)
     for enable in (torch.backends.cuda.enable_flash_sdp, torch.backends.cuda.enable_cudnn_sdp,
                    torch.backends.cuda.enable_mem_efficient_sdp):
         enable(False)
