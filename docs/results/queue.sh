@@ -25,3 +25,11 @@ ate bench --suite robosuite-eef --out runs/bench-eef
 # beyond the paper: the latent terms where the paper's regime found the most drift (N = 5,
 # 10,000 steps; docs/results.md, "The paper's regime"), 300 steps beside it
 N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh
+# the end-effector suite's second target (issue 20: UR5e, then Kinova3), in its own folder
+# with the UR5e bench's pre-training demos and cached pre-training (same files, same keys)
+k=runs/bench-eef-kinova3
+mkdir -p "$k/robosuite-eef/data"
+[ -d "$k/robosuite-eef/data/pretrain" ] \
+  || cp -r runs/bench-eef/robosuite-eef/data/pretrain "$k/robosuite-eef/data/"
+[ -d "$k/cache" ] || cp -r runs/bench-eef/cache "$k/"
+ate bench --suite robosuite-eef --out "$k" --robosuite-eef.target-robots Kinova3
