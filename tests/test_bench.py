@@ -12,16 +12,11 @@ import h5py
 import numpy as np
 import pytest
 
+from ate.bench.cache import cache_key, pretrain_payload
 from ate.bench.config import BenchConfig, SuiteConfig, quick
+from ate.bench.demos import make_subset, subset_print
 from ate.bench.report import paired_difference, suite_markdown, summarize
-from ate.bench.suite import (
-    StageTime,
-    SuiteRun,
-    cache_key,
-    make_subset,
-    pretrain_payload,
-    subset_print,
-)
+from ate.bench.suite import StageTime, SuiteRun
 from ate.errors import ConfigError
 
 
@@ -257,7 +252,7 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
 
 
 def test_target_slots_put_a_narrower_arm_joints_first_and_gripper_last(tmp_path) -> None:
-    from ate.bench.suite import target_slots
+    from ate.bench.demos import target_slots
     from ate.data import write_hdf5_episodes
 
     rng = np.random.default_rng(0)
@@ -275,7 +270,9 @@ def test_an_interrupted_cached_pretraining_resumes_to_the_same_weights(tmp_path)
     import torch
     from safetensors.torch import load_file
 
-    from ate.bench.suite import cached, data_config, policy_run, pretrain_policy
+    from ate.bench.cache import cached
+    from ate.bench.demos import data_config
+    from ate.bench.suite import policy_run, pretrain_policy
     from ate.data import write_hdf5_episodes
     from ate.data.config import SlotConfig
     from ate.finetune.run import train_policy
@@ -307,7 +304,8 @@ def test_an_interrupted_cached_pretraining_resumes_to_the_same_weights(tmp_path)
 
 def test_align_variants_get_their_own_vaes_and_prior(tmp_path) -> None:
     from ate.align.config import PriorConfig
-    from ate.bench.suite import align_folder, vae_payload
+    from ate.bench.align import align_folder
+    from ate.bench.cache import vae_payload
 
     (tmp_path / "demos").mkdir()
     default = SuiteConfig()
@@ -330,7 +328,7 @@ def test_align_variants_get_their_own_vaes_and_prior(tmp_path) -> None:
 def test_the_cache_key_sees_relabelled_demos_of_the_same_size(tmp_path) -> None:
     import h5py
 
-    from ate.bench.suite import fingerprint
+    from ate.bench.demos import fingerprint
 
     def write(actions: np.ndarray) -> str:
         (tmp_path / "task").mkdir(exist_ok=True)

@@ -16,8 +16,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from ate.bench.cache import cache_key, pretrain_payload
 from ate.bench.config import SuiteConfig
-from ate.bench.suite import cache_key, data_config, policy_run, pretrain_payload, target_slots
+from ate.bench.demos import data_config, target_slots
+from ate.bench.suite import policy_run
 from ate.finetune.run import steer_shift
 from ate.steer import GuidanceConfig
 

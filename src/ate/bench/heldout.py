@@ -63,7 +63,7 @@ def retention_evals(config: SuiteConfig, policy: Path, pre_policy: str) -> list[
 def validation_loss(policy_dir: Path, val: Path, config: SuiteConfig) -> float:
     """The policy's plain training loss (no guidance) on every chunk of the held-out demos
     ``val``, in its own units, averaged over ``VAL_DRAWS`` seeded draws of noise and time."""
-    from ate.bench.suite import OBS_KEY
+    from ate.bench.demos import OBS_KEY
     from ate.checkpoint import resolve_checkpoint
     from ate.data.chunks import ChunkDataset
     from ate.data.load import load_episodes

@@ -95,3 +95,10 @@ def _write(path: Path, value: object) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(value, indent=2))
     tmp.replace(path)
+
+
+def interrupted(out: Path) -> Path | None:
+    """``out`` when it holds the last checkpoint of an interrupted training, else None."""
+    from ate.checkpoint import has_last
+
+    return out if has_last(out) else None

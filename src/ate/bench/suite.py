@@ -10,25 +10,23 @@ an interrupted one continues from its last checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import resource
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ate.align.config import AlignConfig, PriorConfig
+from ate.bench.align import align_folder, align_stage1, align_target, read_coverage
+from ate.bench.cache import cache_key, cached, peak_mb, pretrain_payload, vae_payload
 from ate.bench.config import LATENT_ARMS, REHEARSAL, SuiteConfig
-from ate.checkpoint import has_last
+from ate.bench.demos import data_config, make_demos, make_subset, subset_print, target_slots
+from ate.bench.jobs import interrupted
 from ate.config import from_dict, to_dict
 from ate.data.config import DataConfig, SlotConfig
-from ate.errors import ConfigError, DataError
+from ate.errors import ConfigError
 from ate.training.config import OptimConfig, TrainConfig
 
 if TYPE_CHECKING:
@@ -36,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OBS_KEY = "observations/state"
 GUIDED = ("ate_paper", "ate_tilted", "single_stage")
 
 
@@ -102,12 +99,6 @@ class SuiteRun:
     coverage: list[dict] = field(default_factory=list)  # per (N, seed): align.coverage's
 
 
-def peak_mb(children: bool = False) -> float:
-    """Peak resident set size of this process (or of its finished children), MB."""
-    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
-    return resource.getrusage(who).ru_maxrss / 1024
-
-
 class _Clock:
     def __init__(self, run: SuiteRun, stage: str) -> None:
         self.run, self.stage = run, stage
@@ -125,7 +116,7 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
     """Run (or resume) one suite in ``folder``; returns its jobs' results."""
     run = SuiteRun(config, folder)
     with _Clock(run, "demos"):
-        pretrain_dir, pool_dir = make_demos(config, folder / "data", run)
+        pretrain_dir, pool_dir = make_demos(config, folder / "data", run.expert)
     cache = folder.parent / "cache"
     pre_policy = _cached_stage(run, "policy pre-training", cache, "policy",
                                pretrain_payload(config, pretrain_dir),
@@ -168,12 +159,6 @@ def run_suite(config: SuiteConfig, folder: Path) -> SuiteRun:
     return run
 
 
-def read_coverage(root: Path) -> dict | None:
-    """The coverage ``align_target`` recorded for one subset (None: none, or not comparable)."""
-    path = root / "coverage.json"
-    return json.loads(path.read_text())["coverage"] if path.is_file() else None
-
-
 def job_name(config: SuiteConfig, n: int, seed: int, steps: int) -> str:
     """``n<N>-s<seed>``, with ``-k<steps>`` for a length other than ``finetune_steps``."""
     return f"n{n}-s{seed}" + ("" if steps == config.finetune_steps else f"-k{steps}")
@@ -183,104 +168,6 @@ def _map(job, calls: list[tuple], workers: int) -> list:
     from ate.sim.parallel import map_processes
 
     return map_processes(job, calls, workers)
-
-
-# -- demos ------------------------------------------------------------------------------------
-def make_demos(config: SuiteConfig, data: Path, run: SuiteRun) -> tuple[Path, Path]:
-    """Expert demos: the pre-training corpus and a pool of max(demos) per target (task,
-    robot). Both are reused when present (the generator resumes)."""
-    from ate.sim.generate import generate
-
-    pool_size = config.pool_size
-    sides = [("pretrain", config.pretrain_tasks, config.pretrain_robots,
-              config.pretrain_episodes, 0),
-             ("pool", config.target_tasks, config.target_robots, pool_size, 1)]
-    if config.val_demos:  # seeds of their own: never a demo of the pool
-        sides.append(("val", config.target_tasks, config.target_robots, config.val_demos, 2))
-    for name, tasks, robots, episodes, seed in sides:
-        reports = generate(config.suite, tasks, episodes, data / name, seed, config.workers,
-                           robots)
-        for r in reports:
-            run.expert.append({"side": name, "task": r.task, "robot": r.robot,
-                               "kept": r.kept, "attempts": r.total_attempts,
-                               "success": r.expert_success})
-        short = [f"{r.robot}/{r.task}".strip("/") for r in reports if r.kept < episodes]
-        if short:
-            raise DataError(f"{data / name}: the expert solved too few episodes of {short}; "
-                            "run the bench again (generation resumes) or drop those tasks.")
-    return data / "pretrain", data / "pool"
-
-
-def make_subset(pool: Path, n: int, seed: int, dest: Path, size: int | None = None) -> Path:
-    """Copy n demos of every (robot/)task folder of ``pool`` to ``dest``, drawn by ``seed``
-    from the folder's first ``size`` episodes (None: all; the same draw for every arm).
-    ``dest/subset.json`` records what they were drawn from: a subset whose source changed
-    (a pool grown from fewer demos, re-recorded) is drawn again, and what was trained on the
-    old draw is recognised by :func:`subset_print`."""
-    marker = dest / "subset.json"
-    sources = {}
-    for folder in sorted({p.parent for p in pool.rglob("episode_*.hdf5")}):
-        files = sorted(folder.glob("episode_*.hdf5"), key=lambda p: int(p.stem.split("_")[1]))
-        if len(files) < max(n, size or 0):
-            raise DataError(f"{folder} holds {len(files)} demos, fewer than N = {n} or the "
-                            f"pool of {size}; generate more (`ate bench` does) or lower them.")
-        sources[folder] = files[:size]
-    source_print = files_print(pool, [f for files in sources.values() for f in files])
-    if marker.exists() and json.loads(marker.read_text()).get("pool") == source_print:
-        return dest
-    shutil.rmtree(dest, ignore_errors=True)
-    for folder, files in sources.items():
-        pick = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
-        out = dest / folder.relative_to(pool)
-        out.mkdir(parents=True, exist_ok=True)
-        for k, i in enumerate(sorted(pick)):
-            shutil.copy(files[i], out / f"episode_{k}.hdf5")
-    record = {"pool": source_print, "n": n, "seed": seed, "subset": fingerprint(dest)}
-    (dest / "subset.json.tmp").write_text(json.dumps(record))
-    (dest / "subset.json.tmp").replace(marker)
-    return dest
-
-
-def subset_print(dest: Path) -> str:
-    """The content fingerprint of a subset made by :func:`make_subset`."""
-    return json.loads((dest / "subset.json").read_text())["subset"]
-
-
-# -- cached pre-training ----------------------------------------------------------------------
-def fingerprint(folder: Path) -> str:
-    """Names and contents of a demo folder's files: demos added, or re-recorded with other
-    labels at the same size (the clipped Meta-World actions were), change it."""
-    return files_print(folder, folder.rglob("*.hdf5"))
-
-
-def files_print(root: Path, paths) -> str:
-    """SHA-256 over the names (relative to ``root``) and contents of ``paths``."""
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        with path.open("rb") as f:
-            content = hashlib.file_digest(f, "sha256").hexdigest()
-        digest.update(f"{path.relative_to(root)}:{content};".encode())
-    return digest.hexdigest()
-
-
-def cache_key(payload: dict) -> str:
-    """16 hex digits of the SHA-256 of a payload's sorted JSON."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def cached(cache: Path, kind: str, payload: dict, build) -> Path:
-    """``cache/<kind>-<hash of payload>``, built by ``build(folder)`` unless done before."""
-    folder = cache / f"{kind}-{cache_key(payload)}"
-    if (folder / "done.json").exists():
-        log.info("cached %s reused: %s", kind, folder)
-        return folder
-    start = time.perf_counter()
-    build(folder)  # resumes from the folder's last checkpoint when a build was interrupted
-    cost = {"seconds": time.perf_counter() - start,
-            "peak_mb": max(peak_mb(), peak_mb(children=True))}
-    (folder / "cost.json").write_text(json.dumps(cost, indent=2))
-    (folder / "done.json").write_text(json.dumps(payload, indent=2))
-    return folder
 
 
 def _cached_stage(run: SuiteRun, stage: str, cache: Path, kind: str, payload: dict, build
@@ -297,69 +184,6 @@ def _cached_stage(run: SuiteRun, stage: str, cache: Path, kind: str, payload: di
                                f"{built['peak_mb']:.0f} MB" if built else
                                "cached; built before build costs were recorded")
     return folder
-
-
-def data_config(config: SuiteConfig, path: Path, val: float, slots: SlotConfig
-                ) -> DataConfig:
-    """Chunks with an observation history, as every policy and VAE of the suite reads."""
-    return DataConfig(path=str(path), obs_key=OBS_KEY, obs_horizon=config.obs_horizon,
-                      chunk_length=config.chunk_length, val_fraction=val, slots=slots)
-
-
-def target_slots(config: SuiteConfig, pool: Path) -> SlotConfig:
-    """Identity when the target's D equals the pre-training's; otherwise the target's arm
-    joints go to the first slots and its gripper to the last (robosuite UR5e: 7 -> 8)."""
-    from ate.data.load import load_episodes
-
-    pre = load_episodes(pool.parent / "pretrain").dim
-    dim = load_episodes(pool).dim
-    if dim == pre:
-        return SlotConfig()
-    if dim > pre:
-        raise DataError(f"{pool}: the target's {dim}-d actions exceed the pre-training's "
-                        f"{pre}; pre-train on the wider robot.")
-    return SlotConfig(layout="explicit", size=pre, indices=(*range(dim - 1), pre - 1))
-
-
-# PolicyConfig fields added after policies were cached: left out of the cache key while at
-# these defaults (the behaviour before them), so those caches stay valid
-POLICY_ADDED = {"task_text_dim": 0}
-
-
-def pretrain_payload(config: SuiteConfig, data: Path) -> dict:
-    """What the pre-trained policy depends on."""
-    policy = {k: v for k, v in asdict(config.policy).items()
-              if not (k in POLICY_ADDED and v == POLICY_ADDED[k])}
-    return {"data": fingerprint(data), "policy": policy,
-            "steps": config.pretrain_steps, "batch": config.batch_size, "lr": config.lr,
-            "h": config.chunk_length, "obs": config.obs_horizon}
-
-
-def vae_payload(config: SuiteConfig, data: Path) -> dict:
-    """What the stage-1 VAE and its prior depend on."""
-    payload = {"data": fingerprint(data), "model": asdict(config.vae),
-               "steps": config.vae_pretrain_steps, "h": config.chunk_length}
-    if config.prior != PriorConfig():  # keys only when set: older caches stay valid
-        payload["prior"] = asdict(config.prior)
-    return payload
-
-
-def align_folder(config: SuiteConfig, folder: Path) -> Path:
-    """Where the stage-2 and single-stage VAEs of this suite's Align settings live:
-    ``align/`` for the defaults, ``align-<hash>/`` for a variant of them."""
-    default = SuiteConfig()
-    steps = (config.vae_pretrain_steps, config.vae_adapt_steps)
-    if ((config.vae, config.prior, config.adapt, steps) ==
-            (default.vae, default.prior, default.adapt,
-             (default.vae_pretrain_steps, default.vae_adapt_steps))):
-        return folder / "align"
-    settings = json.dumps([asdict(config.prior), asdict(config.adapt)], sort_keys=True)
-    # appended only when they differ, so the older variants keep their folders
-    if config.vae != default.vae:
-        settings += json.dumps(asdict(config.vae), sort_keys=True)
-    if steps != (default.vae_pretrain_steps, default.vae_adapt_steps):
-        settings += json.dumps(steps)  # stage 2 is trained against stage 1's prior
-    return folder / f"align-{hashlib.sha256(settings.encode()).hexdigest()[:8]}"
 
 
 def policy_run(config: SuiteConfig, data: DataConfig, steps: int, seed: int):
@@ -383,71 +207,6 @@ def pretrain_policy(config: SuiteConfig, data: Path, out: Path) -> None:
     torch.set_num_threads(max(config.workers, 1))
     train_policy(policy_run(config, data_config(config, data, 0.05, SlotConfig()),
                             config.pretrain_steps, 0), out, resume=interrupted(out))
-
-
-def align_config(config: SuiteConfig, pretrain: Path, target: Path, slots: SlotConfig,
-                 steps: int, out: Path) -> AlignConfig:
-    """The CPU preset's Align settings with this suite's chunks."""
-    return AlignConfig(
-        pretrain_data=data_config(config, pretrain, 0.05, SlotConfig()),
-        target_data=data_config(config, target, 0.0, slots), model=config.vae,
-        prior=config.prior, adapt=config.adapt, optim=OptimConfig(lr=1e-3, batch_size=64),
-        train=TrainConfig(epochs=10**6, max_steps=steps, val_every=max(steps // 4, 1),
-                          save_every=max(steps // 4, 1)), out=str(out))
-
-
-def align_stage1(config: SuiteConfig, pretrain: Path, out: Path) -> None:
-    """Stage 1 (VAE phi, prior q_phi, latent bank) on the pre-training demos."""
-    import torch
-
-    from ate.align.stages import run_pretrain
-
-    torch.set_num_threads(max(config.workers, 1))  # as many threads as the jobs that follow
-    cfg = align_config(config, pretrain, pretrain, SlotConfig(), config.vae_pretrain_steps,
-                       out)
-    run_pretrain(cfg, out, resume=interrupted(out))
-
-
-def interrupted(out: Path) -> Path | None:
-    """``out`` when it holds the last checkpoint of an interrupted training, else None."""
-    return out if has_last(out) else None
-
-
-def align_target(config: SuiteConfig, slots: SlotConfig, stage1: str, target: str, out: str
-                 ) -> None:
-    """Stage 2 (aligned to stage 1's prior) and the single-stage ablation on one subset."""
-    import torch
-
-    from ate.align.stages import run_adapt, run_single_stage
-
-    torch.set_num_threads(1)
-    root, target_path = Path(out), Path(target)
-    cfg = align_config(config, Path(stage1), target_path, slots, config.vae_adapt_steps, root)
-    # what the VAEs were trained from: a redrawn subset or another stage 1 retrains them
-    trained_on = json.dumps({"subset": subset_print(target_path), "stage1": Path(stage1).name})
-    for name, fn, extra in (("stage2", run_adapt, {"prior_from": stage1}),
-                            ("single", run_single_stage, {})):
-        done = root / name / "done"
-        if not done.exists() or done.read_text() != trained_on:
-            shutil.rmtree(root / name, ignore_errors=True)
-            fn(replace(cfg, **extra), root / name)
-            done.write_text(trained_on)
-    record_coverage(Path(stage1), root, trained_on)
-
-
-def record_coverage(stage1: Path, root: Path, trained_on: str) -> dict | None:
-    """``root/coverage.json``: does stage 1 cover this subset's target (the alignment
-    report's coverage; docs/align.md)? Computed once per trained stage 2, then read back."""
-    from ate.align.report import target_coverage
-
-    path = root / "coverage.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("trained_on") == trained_on:
-            return saved["coverage"]
-    cover = target_coverage(stage1, root / "stage2")
-    path.write_text(json.dumps({"trained_on": trained_on, "coverage": cover}, indent=2))
-    return cover
 
 
 def with_steer_shift(record: dict, run: PolicyRunConfig, path: Path) -> dict:

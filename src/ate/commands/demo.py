@@ -48,7 +48,7 @@ def demo(out: str = "runs/demo", quick_run: bool = False) -> None:
     except ImportError as exc:
         raise ConfigError("ate demo runs Meta-World: pip install -e \".[metaworld]\" "
                           "(metaworld 3.1.1, mujoco 3.3.0).") from exc
-    from ate.bench.suite import align_folder
+    from ate.bench.align import align_folder
     from ate.commands.align import align_report
 
     suite = quick(demo_suite()) if quick_run else demo_suite()
