@@ -1,7 +1,8 @@
 """The protocol of BENCHMARKS.md for one suite, resumable at every step.
 
-demos (generated once, reused) -> pre-trained policy and stage-1 VAE (cached under a hash of
-their config and data) -> per (N, seed): a demo subset, a stage-2 and a single-stage VAE ->
+demos (generated once, reused; ``ate.bench.demos``) -> pre-trained policy and stage-1 VAE
+(cached under a hash of their config and data; ``ate.bench.cache``) -> per (N, seed): a demo
+subset, a stage-2 and a single-stage VAE and the subset's coverage (``ate.bench.align``) ->
 per (arm, N, seed): one multi-task fine-tuning, evaluated on every target (task, robot) at
 each fine-tuning length of the grid (``ate.bench.jobs``), two chains at a time in worker
 processes. A finished job leaves ``eval.json`` and is skipped when the bench is run again;
