@@ -30,6 +30,7 @@ class SinusoidalEmbedding(nn.Module):
 
 
 def conv_block(cin: int, cout: int, kernel: int, groups: int) -> nn.Sequential:
+    """Conv1d (length kept) -> GroupNorm -> Mish, as Diffusion Policy's ``Conv1dBlock``."""
     return nn.Sequential(nn.Conv1d(cin, cout, kernel, padding=kernel // 2),
                          nn.GroupNorm(groups, cout), nn.Mish())
 
