@@ -55,6 +55,26 @@ def test_summary_counts_each_target_per_n_and_notes_reused_work(tmp_path) -> Non
     assert "| demos (reused) | 1.0 min | 5 MB |" in md
 
 
+def test_the_coverage_table_divides_and_names_each_warning() -> None:
+    from ate.align.coverage import coverage_warnings
+    from ate.bench.report import coverage_section
+
+    uncovered = {"pre-training": 0.2, "target": 0.6, "control: time-shuffled": 0.9,
+                 "control: uniform noise": 1.8, "ratio": 3.0}
+    covered = {"pre-training": 0.2, "target": 0.22, "control: time-shuffled": 0.23,
+               "control: uniform noise": 0.66, "ratio": 1.1}
+    alone = {"pre-training": None, "target": 0.3, "control: time-shuffled": 0.6,
+             "control: uniform noise": 0.9, "ratio": None}
+    rows = [{"n": n, "seed": 0, **c, "warnings": coverage_warnings(c)}
+            for n, c in ((25, alone), (10, covered), (5, uncovered))]
+    lines = coverage_section(rows)
+    table = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
+    assert table == ["| 5 | 0 | 0.200 | 0.600 | 3.00 | 1.50 | 3.00 | not covered |",
+                     "| 10 | 0 | 0.200 | 0.220 | 1.10 | 1.05 | 3.00 | controls |",
+                     "| 25 | 0 | - | 0.300 | - | 2.00 | 3.00 | - |"]
+    assert coverage_section([]) == []
+
+
 def test_suite_config_is_validated() -> None:
     with pytest.raises(ConfigError, match="robots"):
         SuiteConfig(suite="robosuite", pretrain_tasks=("Lift",), target_tasks=("Lift",))
