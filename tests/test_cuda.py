@@ -23,12 +23,10 @@ from ate.policies import DiffusionPolicy, FlowPolicy, GenerativePolicy, PolicyCo
 from ate.steer import GuidanceConfig, LatentGuidance
 from ate.training.trainer import choose_device
 
+from .test_finetune import COMMON
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
-SMALL = ["--policy.down-dims", "16", "32", "--policy.width", "32", "--policy.layers", "2",
-         "--policy.inference-steps", "3", "--data.chunk-length", "8", "--data.slots.layout", "pad",
-         "--data.slots.size", "6", "--train.max-steps", "6",
-         "--train.val-every", "3", "--train.save-every", "3", "--optim.batch-size", "16"]
 
 
 @pytest.fixture()
@@ -110,7 +108,7 @@ def test_guided_finetuning_on_cuda_resumes_and_loads_on_a_cpu(tmp_path: Path) ->
                                                                     "size": 4}})
     Normalizer.fit(load_episodes(tmp_path / "tgt").actions).save(
         tmp_path / "stage2/best/normalizer.json")
-    common = [*SMALL, "--train.device", "cuda"]
+    common = [*COMMON, "--train.device", "cuda"]
     assert main(["policy", "pretrain", "--data", str(tmp_path / "pre"), "--policy", "flow",
                  "--out", str(tmp_path / "pretrained"), *common]) == 0
     assert main(["finetune", "--policy", str(tmp_path / "pretrained"), "--data",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ate.align.coverage import UNCOVERED_RATIO
 from ate.bench.config import SuiteConfig
 from ate.bench.length_report import length_plots, length_sections
 from ate.bench.plots import errorbar_plot
@@ -343,8 +344,8 @@ def coverage_section(rows: list[dict]) -> list[str]:
              "target | noise / target | warns |", "|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["n"], r["seed"])):
         pre = r.get("pre-training")
-        warns = "; ".join("not covered" if "worse than held-out" in w else "controls"
-                          for w in r.get("warnings", [])) or "-"
+        uncovered = r.get("ratio") is not None and r["ratio"] > UNCOVERED_RATIO
+        warns = ("not covered" if uncovered else "controls" if r.get("warnings") else "-")
         lines.append(
             f"| {r['n']} | {r['seed']} | {'-' if pre is None else f'{pre:.3f}'} | "
             f"{r['target']:.3f} | {ratio(r['target'], pre)} | "
