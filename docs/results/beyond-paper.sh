@@ -6,7 +6,11 @@
 # docs/results/paper-regime.sh, in the setting where that found direct fine-tuning weakest
 # (N and lengths below; the paper-regime's own direct and ATE jobs of that setting are reused,
 # as the retention list, validation demos and tag match). Every step resumes.
-#   N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh [OUT]
+#   N=5 LENGTHS="300 10000" FAMILY=x0 bash docs/results/beyond-paper.sh [OUT]
+# FAMILY=x0 runs the release's x0 diffusion policy (paper-regime.sh's step 3, OUT default
+# runs/bench-mw-x0), where direct fine-tuning forgot most and scored lowest at 10,000 steps;
+# unset, the bench's flow policy (OUT default runs/bench-mw). Reports are kept as
+# docs/results/metaworld-beyond[-x0]-<kind>-b<beta>-n<N>.json.
 # It ends with the best term (docs/results/best_latent_term.py: the largest paired target
 # difference at the longest length, chosen from Meta-World alone) out of sample on robosuite:
 # first the end-effector suite (robosuite-eef, where pre-training can transfer; this
@@ -29,7 +33,13 @@ if [ "${1:-}" = robosuite ] || [ "${1:-}" = robosuite-eef ]; then
   cp "$out/results-$tag.md" "docs/results/$suite-beyond-$tag.md"
   exit 0
 fi
-out=${1:-runs/bench-mw}
+family=${FAMILY:-}
+case "$family" in
+  "") policy=(); suffix=""; out=${1:-runs/bench-mw} ;;
+  x0) policy=(--metaworld.policy.kind diffusion --metaworld.policy.prediction sample)
+      suffix="-x0"; out=${1:-runs/bench-mw-x0} ;;
+  *) echo "FAMILY=$family: use x0 or leave it unset" >&2; exit 2 ;;
+esac
 n=${N:-5}
 read -r -a lengths <<< "${LENGTHS:-300 10000}"
 # strengths from docs/results/latent_terms_probe.py: at beta 1 the consistency term's gradient
@@ -41,29 +51,29 @@ read -r -a manifold <<< "${MANIFOLD_BETAS:-1 10 100}"
 export OMP_NUM_THREADS=1
 retention=(reach-v3 push-v3 pick-place-v3 door-open-v3 drawer-close-v3)
 common=(--metaworld.demos "$n" --metaworld.lengths "${lengths[@]}"
-        --metaworld.retention-tasks "${retention[@]}" --metaworld.val-demos 10)
+        --metaworld.retention-tasks "${retention[@]}" --metaworld.val-demos 10 "${policy[@]}")
 mw() { ate bench --suite metaworld --out "$out" "${common[@]}" "$@"; }
-keep() { cp "$out/results-$1.json" "docs/results/metaworld-$2.json"
-         cp "$out/results-$1.md" "docs/results/metaworld-$2.md"; }
+keep() { cp "$out/results-$1$suffix.json" "docs/results/metaworld-beyond$suffix-$2.json"
+         cp "$out/results-$1$suffix.md" "docs/results/metaworld-beyond$suffix-$2.md"; }
 # direct and faithful ATE (shared with the paper's regime when the setting is the same)
 mw --metaworld.arms direct ate_paper --metaworld.guidance.preset release \
-   --metaworld.guidance.lam 2 --metaworld.tag release-lam2
+   --metaworld.guidance.lam 2 --metaworld.tag "release-lam2$suffix"
 for beta in "${consistency[@]}"; do
   mw --metaworld.arms direct latent_consistency --metaworld.latent-loss.kind consistency \
-     --metaworld.latent-loss.beta "$beta" --metaworld.tag "consistency-b$beta"
-  keep "consistency-b$beta" "beyond-consistency-b$beta-n$n"
+     --metaworld.latent-loss.beta "$beta" --metaworld.tag "consistency-b$beta$suffix"
+  keep "consistency-b$beta" "consistency-b$beta-n$n"
 done
 for beta in "${manifold[@]}"; do
   mw --metaworld.arms direct latent_manifold --metaworld.latent-loss.kind manifold \
-     --metaworld.latent-loss.beta "$beta" --metaworld.tag "manifold-b$beta"
-  keep "manifold-b$beta" "beyond-manifold-b$beta-n$n"
+     --metaworld.latent-loss.beta "$beta" --metaworld.tag "manifold-b$beta$suffix"
+  keep "manifold-b$beta" "manifold-b$beta-n$n"
 done
 # for scale, the usual remedy for forgetting: plain fine-tuning co-trained on the
 # pre-training demos, half of every epoch
 mw --metaworld.arms direct rehearsal --metaworld.rehearsal-share 0.5 \
-   --metaworld.tag rehearsal-s0.5
-keep rehearsal-s0.5 "beyond-rehearsal-s0.5-n$n"
-choice=$(python docs/results/best_latent_term.py --n "$n")
+   --metaworld.tag "rehearsal-s0.5$suffix"
+keep rehearsal-s0.5 "rehearsal-s0.5-n$n"
+choice=$(python docs/results/best_latent_term.py --n "$n" --family "${family:-flow}")
 read -r kind beta <<< "$choice"
 KIND=$kind BETA=$beta PYTHONPATH=$PWD/src bash "$0" robosuite-eef
 KIND=$kind BETA=$beta PYTHONPATH=$PWD/src PATH=$PWD/.venv/bin:$PATH bash "$0" robosuite

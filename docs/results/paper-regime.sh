@@ -26,9 +26,9 @@ mw --out "$out" --metaworld.demos 25 --metaworld.lengths 300 3000 "${arms[@]}" \
 keep "$out" release-lam2 regime-n25
 # 3: the release's policy family: x0 prediction, 100-step DDPM, uniform timesteps
 mkdir -p "$x0/metaworld" && [ -d "$x0/metaworld/data" ] || cp -r "$out/metaworld/data" "$x0/metaworld/"
+x0_policy=(--metaworld.policy.kind diffusion --metaworld.policy.prediction sample)
 mw --out "$x0" --metaworld.demos 5 --metaworld.lengths 300 10000 "${arms[@]}" "${common[@]}" \
-   --metaworld.policy.kind diffusion --metaworld.policy.prediction sample \
-   --metaworld.tag release-lam2-x0
+   "${x0_policy[@]}" --metaworld.tag release-lam2-x0
 keep "$x0" release-lam2-x0 regime-x0-n5
 # 4: the release's Align (its prior estimator on lightly noised chunks, its KL direction and
 # weight, MMD against N(0, I), a wider VAE trained longer), at the longest length
@@ -40,3 +40,8 @@ mw --out "$out" --metaworld.demos 5 --metaworld.lengths 300 10000 \
    --metaworld.vae.hidden-dim 128 --metaworld.vae-pretrain-steps 4500 \
    --metaworld.vae-adapt-steps 900 --metaworld.tag release-lam2-release-align
 keep "$out" release-lam2-release-align regime-release-align-n5
+# 5: the x0 family's 10,000-step gain (the only interval off zero in steps 1-3) on two more
+# seeds, i.e. two more demo subsets; seeds 0-2 are the jobs of step 3, reused
+mw --out "$x0" --metaworld.demos 5 --metaworld.lengths 300 10000 "${arms[@]}" "${common[@]}" \
+   "${x0_policy[@]}" --metaworld.seeds 0 1 2 3 4 --metaworld.tag release-lam2-x0
+keep "$x0" release-lam2-x0 regime-x0-n5-seeds5
