@@ -41,7 +41,10 @@ mw --out "$out" --metaworld.demos 5 --metaworld.lengths 300 10000 \
    --metaworld.vae-adapt-steps 900 --metaworld.tag release-lam2-release-align
 keep "$out" release-lam2-release-align regime-release-align-n5
 # 5: the x0 family's 10,000-step gain (the only interval off zero in steps 1-3) on two more
-# seeds, i.e. two more demo subsets; seeds 0-2 are the jobs of step 3, reused
-mw --out "$x0" --metaworld.demos 5 --metaworld.lengths 300 10000 "${arms[@]}" "${common[@]}" \
+# seeds, i.e. two more demo subsets (seeds 0-2 are the jobs of step 3, reused), beside the
+# tilted arm (g's sign flipped: the same displacement pointed away from the target's latent),
+# which tells a gain from the latent direction apart from one of any displacement
+mw --out "$x0" --metaworld.demos 5 --metaworld.lengths 300 10000 "${arms[@]}" ate_tilted \
+   "${common[@]}" \
    "${x0_policy[@]}" --metaworld.seeds 0 1 2 3 4 --metaworld.tag release-lam2-x0
 keep "$x0" release-lam2-x0 regime-x0-n5-seeds5
