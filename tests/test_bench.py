@@ -55,6 +55,28 @@ def test_summary_counts_each_target_per_n_and_notes_reused_work(tmp_path) -> Non
     assert "| demos (reused) | 1.0 min | 5 MB |" in md
 
 
+def test_per_target_tables_come_one_per_fine_tuning_length(tmp_path) -> None:
+    cfg = replace(SuiteConfig(), demos=(5,), seeds=(0, 1), arms=("direct", "ate_paper"),
+                  target_tasks=("reach-v3", "push-v3"), lengths=(300, 10000), finetune_steps=300)
+    rng = np.random.default_rng(1)
+    jobs = [{"arm": arm, "n": 5, "seed": seed, "steps": k, "train_s": 1.0, "eval_s": 1.0,
+             "peak_mb": 1.0, "evals": [{"task": t, "robot": "", "outcomes":
+                                        rng.integers(0, 2, 8).tolist()} for t in cfg.target_tasks]}
+            for arm in cfg.arms for seed in cfg.seeds for k in cfg.lengths]
+    s = summarize(SuiteRun(cfg, tmp_path, jobs, []))
+    assert s["per_target_steps"] == 300
+    md = "\n".join(suite_markdown(s, SuiteRun(cfg, tmp_path, jobs, []), []))
+    for k in cfg.lengths:
+        (push,) = [t for t in s["per_target"]
+                   if t["arm"] == "ate_paper" and t["task"] == "push-v3" and t["steps"] == k]
+        expected = np.mean([x for j in jobs if j["arm"] == "ate_paper" and j["steps"] == k
+                            for x in j["evals"][1]["outcomes"]])
+        assert push["rate"] == pytest.approx(expected) and push["episodes"] == 2 * 8
+        table = md.split(f"### Per target after {k} fine-tuning steps")[1].split("###")[0]
+        (row,) = [line for line in table.splitlines() if line.startswith("| ate_paper |")]
+        assert row.split(" | ")[1] == f"{expected:.1%}"  # columns: push-v3, reach-v3
+
+
 def test_the_coverage_table_divides_and_names_each_warning() -> None:
     from ate.align.coverage import coverage_warnings
     from ate.bench.report import coverage_section

@@ -121,17 +121,18 @@ def summarize(run: SuiteRun) -> dict:
                     diffs.append({"arm": arm, "n": n, "steps": steps, "difference": point,
                                   "interval": [dlo, dhi],
                                   **retained_difference(jobs, arm, n, steps)})
-    # per target: at the suite's own fine-tuning length when the grid holds it
+    # per target at every length; plots against N use the suite's own fine-tuning length when
+    # the grid holds it
     lengths = grid_lengths(run)
     at = cfg.finetune_steps if cfg.finetune_steps in lengths else lengths[0]
-    jobs = [j for j in jobs if j.get("steps", at) == at]
     totals: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for job in jobs:
         for e in job["evals"]:
-            totals[job["arm"], e["robot"], e["task"]][job["n"]].extend(e["outcomes"])
-    for (arm, robot, task), by_n in sorted(totals.items()):
+            key = (job.get("steps", at), job["arm"], e["robot"], e["task"])
+            totals[key][job["n"]].extend(e["outcomes"])
+    for (steps, arm, robot, task), by_n in sorted(totals.items()):
         out = [x for n in sorted(by_n) for x in by_n[n]]
-        per_target.append({"arm": arm, "robot": robot, "task": task,
+        per_target.append({"arm": arm, "robot": robot, "task": task, "steps": steps,
                            "rate": float(np.mean(out)), "episodes": len(out),
                            "by_n": {str(n): float(np.mean(by_n[n])) for n in sorted(by_n)}})
     return {"suite": cfg.suite, "rows": rows, "differences": diffs, "per_target": per_target,
@@ -297,18 +298,7 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
                            and "target_shift" in r), "-") for n in cfg.demos]
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     lines += coverage_section(s.get("coverage") or [])
-    targets = sorted({(t["robot"], t["task"]) for t in s["per_target"]})
-    each_n = len(cfg.demos) > 1
-    at = (f" after {s['per_target_steps']} fine-tuning steps"
-          if len(s.get("lengths") or []) > 1 else "")
-    lines += ["", f"### Per target{at} (pooled over N and seeds" + (
-                  f"; in brackets N = {' / '.join(map(str, cfg.demos))})" if each_n else ")"),
-              "", "| arm | " + " | ".join(f"{r}/{t}".strip("/") for r, t in targets) + " |",
-              "|---|" + "---|" * len(targets)]
-    for arm in cfg.arms:
-        found = {(t["robot"], t["task"]): t for t in s["per_target"] if t["arm"] == arm}
-        lines.append(f"| {arm} | " + " | ".join(_target_cell(found.get(k), cfg.demos, each_n)
-                                               for k in targets) + " |")
+    lines += per_target_section(s, cfg.arms, cfg.demos)
     lines += ["", "### Cost", "", "| stage | wall | peak memory |", "|---|---|---|"]
     for st in s["stages"]:
         note = f" ({st['note']})" if st.get("note") else ""
@@ -323,6 +313,30 @@ def suite_markdown(s: dict, run: SuiteRun, plots: list[str]) -> list[str]:
         lines.append(f"| {e['side']} | {e['robot'] or '-'} | {e['task']} | {e['kept']} | "
                      f"{e['attempts']} | {e['success']:.0%} |")
     lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots] + [""]
+    return lines
+
+
+def per_target_section(s: dict, arms: tuple[str, ...], demos: tuple[int, ...]) -> list[str]:
+    """Markdown: success per target and arm, one table per fine-tuning length (records from
+    before every length was kept hold ``per_target_steps``'s alone)."""
+    targets = sorted({(t["robot"], t["task"]) for t in s["per_target"]})
+    each_n = len(demos) > 1
+    at = s["per_target_steps"]
+    lengths = s.get("lengths") or [at]
+    lines = []
+    for steps in lengths:
+        here = [t for t in s["per_target"] if t.get("steps", at) == steps]
+        if not here:
+            continue
+        after = f" after {steps} fine-tuning steps" if len(lengths) > 1 else ""
+        lines += ["", f"### Per target{after} (pooled over N and seeds" + (
+                      f"; in brackets N = {' / '.join(map(str, demos))})" if each_n else ")"),
+                  "", "| arm | " + " | ".join(f"{r}/{t}".strip("/") for r, t in targets) + " |",
+                  "|---|" + "---|" * len(targets)]
+        for arm in arms:
+            found = {(t["robot"], t["task"]): t for t in here if t["arm"] == arm}
+            lines.append(f"| {arm} | " + " | ".join(_target_cell(found.get(k), demos, each_n)
+                                                   for k in targets) + " |")
     return lines
 
 
