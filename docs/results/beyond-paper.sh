@@ -42,12 +42,15 @@ case "$family" in
 esac
 n=${N:-5}
 read -r -a lengths <<< "${LENGTHS:-300 10000}"
-# strengths from docs/results/latent_terms_probe.py: at beta 1 the consistency term's gradient
-# is 7-8% of the plain loss's on the pre-trained policy (N = 5, seeds 0 and 1)
-read -r -a consistency <<< "${CONSISTENCY_BETAS:-1 3 10}"
+# strengths from docs/results/latent_terms_probe.py, so that the consistency term's gradient is
+# about a tenth, a third and all of the plain loss's on the pre-trained policy (N = 5, seeds
+# 0-2): at beta 1 it is 7-8% of it for the flow policy and 32-34% for the x0 policy
 # the manifold term is silent until the implied chunks leave the target's own density band
-# (its hinge), so its strengths span further
-read -r -a manifold <<< "${MANIFOLD_BETAS:-1 10 100}"
+# (its hinge), so its strengths span further: at beta 1 it is active on 0-3% of the samples
+# for the flow policy, and on 4-17% for the x0 policy, with 1-5% of the plain loss's gradient
+if [ "$family" = x0 ]; then betas_c="0.3 1 3"; betas_m="1 10 30"; else betas_c="1 3 10"; betas_m="1 10 100"; fi
+read -r -a consistency <<< "${CONSISTENCY_BETAS:-$betas_c}"
+read -r -a manifold <<< "${MANIFOLD_BETAS:-$betas_m}"
 export OMP_NUM_THREADS=1
 retention=(reach-v3 push-v3 pick-place-v3 door-open-v3 drawer-close-v3)
 common=(--metaworld.demos "$n" --metaworld.lengths "${lengths[@]}"

@@ -54,7 +54,7 @@ def main() -> None:
             torch.manual_seed(i)  # the same noise and times
             total = policy.compute_loss(batch, None, torch.Generator().manual_seed(i), latent)
             term = total - plain
-            rows.append((float(plain), float(term), grad_norm(plain, params),
+            rows.append((plain.item(), term.item(), grad_norm(plain, params),
                          grad_norm(term, params), latent.last_stats["latent_active"]))
         mean = [sum(r[k] for r in rows) / len(rows) for k in range(5)]
         print(f"{kind}: plain loss {mean[0]:.4f}, term (beta 1) {mean[1]:.4f}, |grad plain| "
