@@ -44,6 +44,30 @@ def test_latents_off_the_prior_are_flagged() -> None:
 
 
 
+def test_a_prior_narrower_than_its_own_latents_is_named_instead_of_the_target() -> None:
+    d = 4
+    tiny = torch.full((2000, d), -20.0)
+    latents = Latents(torch.randn(2000, d, generator=g), tiny)
+    # the release's estimate: the mean of the means and a small std (here 0.2 against the
+    # means' spread of 1), so neither the pre-training latents nor a target drawn like them
+    # lie inside its 95% region
+    narrow = LatentPrior.fit("release", latents.mu, torch.full((2000, d), 2 * math.log(0.2)))
+    own = alignment_metrics(narrow, latents, latents)
+    target = alignment_metrics(narrow, latents, Latents(torch.randn(2000, d, generator=g), tiny))
+    # closed form: |z|^2 / 0.2^2 ~ chi2_4 scaled by 25, inside when below chi2_4's 0.95
+    # quantile 9.4877, i.e. P(chi2_4 < x) = 1 - exp(-x / 2) (1 + x / 2) at x = 0.04 * 9.4877
+    x = 0.04 * 9.4877
+    expected = 1 - math.exp(-x / 2) * (1 + x / 2)  # 1.6%
+    assert own["inside_region"] == pytest.approx(expected, abs=0.01)
+    assert target["inside_region"] == pytest.approx(expected, abs=0.01)
+    (warning,) = verdict({"aligned": target, "pretraining_reference": own})
+    assert "narrower" in warning and "prior.kind=gaussian" in warning
+    # fit as a full Gaussian, the same latents are covered and nothing is said
+    wide = LatentPrior.fit("gaussian", latents.mu, torch.full((2000, d), 2 * math.log(0.2)))
+    assert verdict({"aligned": alignment_metrics(wide, latents, latents),
+                    "pretraining_reference": alignment_metrics(wide, latents, latents)}) == []
+
+
 def test_controls_as_likely_as_the_target_are_flagged() -> None:
     d = 4
     prior = standard_prior(d)

@@ -111,7 +111,19 @@ def verdict(metrics: dict[str, dict[str, float]],
     metrics of the negative controls (``control_chunks``)."""
     warnings = []
     aligned = metrics.get("aligned")
-    if aligned and aligned["inside_region"] < OUTSIDE_WARNING:
+    reference = metrics.get("pretraining_reference")
+    narrow = reference is not None and reference["inside_region"] < OUTSIDE_WARNING
+    if narrow:
+        # a q_phi fit to the pre-training latents should hold about 95% of them in its 95%
+        # region; one that holds few is narrower than they are, and "outside" then means
+        # "away from its centre", not "away from pre-training"
+        warnings.append(
+            f"q_phi holds only {reference['inside_region']:.0%} of the pre-training latents "
+            "it was fit to inside its 95% region (about 95% expected): it is narrower than "
+            "they are (prior.kind=release takes the mean of the posterior stds and ignores "
+            "the spread of the means), so the target's place in that region says nothing "
+            "about a mode. Read the alignment with prior.kind=gaussian or mixture.")
+    if aligned and aligned["inside_region"] < OUTSIDE_WARNING and not narrow:
         warnings.append(
             f"only {aligned['inside_region']:.0%} of the target latents lie inside q_phi's 95% "
             "region: the pre-training corpus may have no mode near this robot (the paper's "
