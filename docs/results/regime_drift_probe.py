@@ -6,13 +6,17 @@ target actions in the aligned latent space, per arm, seed and fine-tuning length
         [--arms direct ate_paper-release-lam2 single_stage-release-lam2] [--windows 200]
         [--out docs/results/regime-drift-n5.json] [--merge EARLIER.json]
 
-On fixed windows of the expert demos (never of the fine-tuning data), with one fixed sampling
-noise shared by every policy, in the policies' normalised action units:
+On fixed windows of the expert demos (the fine-tuning data only for ``fit_*``), with one fixed
+sampling noise shared by every policy, in the policies' normalised action units:
 - retention tasks (the bench's 5, demos of pre-training): ``drift``, the RMS between a
   fine-tuned policy's sampled chunk and the pre-trained policy's from the same noise and
   observation (the fine-tuned weights in the pre-trained units, as the bench's retention
   evaluation); ``err``, the RMS from the expert's chunk (the pre-trained policy's own is
   printed as the ``pre-trained`` row);
+- the demos each policy was fine-tuned on (its seed's N-demo subset): ``fit_err``, the RMS
+  of its sampled chunk from the demo's, and ``fit_loss``, the plain loss there (one fixed
+  draw of noise and times; ``val_loss`` the same on the validation demos): how closely it
+  memorised what it saw, beside how it does on what it did not;
 - target tasks (the bench's 10 validation demos per target): ``err`` likewise, and ``nll``,
   the mean -log q_phi(E(chunk)) / d of the sampled chunks (E the stage-2 encoder of that
   seed's Align, q_phi its stage-1 prior: the paper's "pre-training manifold"), beside the
@@ -60,7 +64,7 @@ def windows(folders: list[Path], policy: GenerativePolicy, units: GenerativePoli
                             task_ids={name: policy.task_names.index(name)})
         idx = np.linspace(0, len(data) - 1, per).round().astype(int).tolist()
         parts.append(data.__getitems__(idx))
-    return {k: torch.cat([p[k] for p in parts]) for k in ("action", "obs", "task")}
+    return {k: torch.cat([p[k] for p in parts]) for k in ("action", "obs", "task", "step_mask")}
 
 
 def sample(policy: GenerativePolicy, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -68,6 +72,14 @@ def sample(policy: GenerativePolicy, batch: dict[str, torch.Tensor]) -> torch.Te
     policy.eval()
     return policy.sample(policy.cond(batch["obs"], batch["task"]), len(batch["obs"]),
                          torch.Generator().manual_seed(0))
+
+
+def plain_loss(policy: GenerativePolicy, batch: dict[str, torch.Tensor]) -> float:
+    """The plain (unguided) training loss on ``batch`` with one fixed draw of noise and
+    times, so every policy is scored on the same corruptions."""
+    policy.eval()
+    with torch.no_grad():
+        return float(policy.compute_loss(batch, None, torch.Generator().manual_seed(0)))
 
 
 def rms(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -148,6 +160,9 @@ def main() -> None:
                     args.windows))
                 tgt = windows(targets, policy, policy, args.windows)
                 ft_tgt = sample(policy, tgt)
+                fit = windows(sorted(d for d in (root / "data" / "target" /
+                                                 f"n{args.n}-s{seed}").iterdir() if d.is_dir()),
+                              policy, policy, args.windows)
                 view, view1 = (PolicyChunkEncoder.from_pretrained(
                     folder, slots=policy.slots.indices, policy_normalizer=policy.normalizer)
                     for folder in (stage2, stage1))
@@ -156,6 +171,8 @@ def main() -> None:
                     "drift": rms(ft_kept, pre_kept),
                     "retained_err": rms(ft_kept, kept["action"]),
                     "target_err": rms(ft_tgt, tgt["action"]),
+                    "fit_err": rms(sample(policy, fit), fit["action"]),
+                    "fit_loss": plain_loss(policy, fit), "val_loss": plain_loss(policy, tgt),
                     "nll": nll(view, prior, ft_tgt), "nll_demo": nll(view, prior, tgt["action"]),
                     "nll_shuffled": nll(view, prior, shuffled(tgt["action"])),
                     "recon": recon(view1, ft_tgt), "recon_demo": recon(view1, tgt["action"]),
