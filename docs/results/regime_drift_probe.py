@@ -67,6 +67,11 @@ def windows(folders: list[Path], policy: GenerativePolicy, units: GenerativePoli
     return {k: torch.cat([p[k] for p in parts]) for k in ("action", "obs", "task", "step_mask")}
 
 
+def task_folders(folder: Path) -> list[Path]:
+    """The per-task demo folders of a bench data folder, in name order."""
+    return sorted(d for d in folder.iterdir() if d.is_dir())
+
+
 def sample(policy: GenerativePolicy, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """(B, H, U) normalised chunks from one fixed noise."""
     policy.eval()
@@ -133,7 +138,7 @@ def main() -> None:
     torch.set_num_threads(1)
     logging.disable(logging.WARNING)  # "guidance from a stage-1 VAE": here on purpose
     root = args.bench / "metaworld"
-    targets = sorted(d for d in (root / "data" / "val").iterdir() if d.is_dir())
+    targets = task_folders(root / "data" / "val")
     rows = json.loads(args.merge.read_text())["rows"] if args.merge else []
     for seed in args.seeds:
         first = root / "runs" / "direct" / f"n{args.n}-s{seed}" / "eval.json"
@@ -160,8 +165,7 @@ def main() -> None:
                     args.windows))
                 tgt = windows(targets, policy, policy, args.windows)
                 ft_tgt = sample(policy, tgt)
-                fit = windows(sorted(d for d in (root / "data" / "target" /
-                                                 f"n{args.n}-s{seed}").iterdir() if d.is_dir()),
+                fit = windows(task_folders(root / "data" / "target" / f"n{args.n}-s{seed}"),
                               policy, policy, args.windows)
                 view, view1 = (PolicyChunkEncoder.from_pretrained(
                     folder, slots=policy.slots.indices, policy_normalizer=policy.normalizer)
