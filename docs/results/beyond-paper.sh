@@ -48,7 +48,8 @@ read -r -a lengths <<< "${LENGTHS:-300 10000}"
 # the manifold term is silent until the implied chunks leave the target's own density band
 # (its hinge), so its strengths span further: at beta 1 it is active on 0-3% of the samples
 # for the flow policy, and on 4-17% for the x0 policy, with 1-5% of the plain loss's gradient
-if [ "$family" = x0 ]; then betas_c="0.3 1 3"; betas_m="1 10 30"; else betas_c="1 3 10"; betas_m="1 10 100"; fi
+flow_c="1 3 10"; flow_m="1 10 100"; x0_c="0.3 1 3"; x0_m="1 10 30"
+if [ "$family" = x0 ]; then betas_c=$x0_c; betas_m=$x0_m; else betas_c=$flow_c; betas_m=$flow_m; fi
 read -r -a consistency <<< "${CONSISTENCY_BETAS:-$betas_c}"
 read -r -a manifold <<< "${MANIFOLD_BETAS:-$betas_m}"
 export OMP_NUM_THREADS=1
@@ -78,5 +79,14 @@ mw --metaworld.arms direct rehearsal --metaworld.rehearsal-share 0.5 \
 keep rehearsal-s0.5 "rehearsal-s0.5-n$n"
 choice=$(python docs/results/best_latent_term.py --n "$n" --family "${family:-flow}")
 read -r kind beta <<< "$choice"
+# the robosuite suites run the flow policy, on which a term at the same beta pulls about a
+# quarter as hard: an x0 strength carries over as the flow grid's strength at the same place
+# (the grids above were set from the probe to like shares of the plain loss's gradient)
+if [ "$family" = x0 ]; then
+  if [ "$kind" = consistency ]; then read -r -a a <<< "$x0_c"; read -r -a b <<< "$flow_c"
+  else read -r -a a <<< "$x0_m"; read -r -a b <<< "$flow_m"; fi
+  for i in "${!a[@]}"; do if [ "${a[$i]}" = "$beta" ]; then beta=${b[$i]}; break; fi; done
+  echo "best x0 term: $choice -> flow beta $beta on robosuite" >&2
+fi
 KIND=$kind BETA=$beta PYTHONPATH=$PWD/src bash "$0" robosuite-eef
 KIND=$kind BETA=$beta PYTHONPATH=$PWD/src PATH=$PWD/.venv/bin:$PATH bash "$0" robosuite
