@@ -77,6 +77,41 @@ def test_per_target_tables_come_one_per_fine_tuning_length(tmp_path) -> None:
         assert row.split(" | ")[1] == f"{expected:.1%}"  # columns: push-v3, reach-v3
 
 
+def test_ate_is_paired_with_its_controls_on_the_seeds_both_finished(tmp_path) -> None:
+    cfg = replace(SuiteConfig(), demos=(5,), seeds=(0, 1, 2), target_tasks=("reach-v3",),
+                  arms=("direct", "ate_paper", "ate_tilted", "single_stage"))
+    rng = np.random.default_rng(2)
+    wins = {"direct": None, "ate_paper": 1, "ate_tilted": 0, "single_stage": None}
+
+    def job(arm: str, seed: int) -> dict:
+        out = (rng.integers(0, 2, 10) if wins[arm] is None else np.full(10, wins[arm]))
+        return {"arm": arm, "n": 5, "seed": seed, "train_s": 1.0, "eval_s": 1.0,
+                "peak_mb": 1.0, "evals": [{"task": "reach-v3", "robot": "",
+                                           "outcomes": out.tolist()}]}
+
+    # single_stage has not finished seed 2: the pair uses seeds 0 and 1 only
+    jobs = [job(a, s) for a in cfg.arms for s in cfg.seeds if (a, s) != ("single_stage", 2)]
+    run = SuiteRun(cfg, tmp_path, jobs, [])
+    s = summarize(run)
+    tilted, single = s["controls"]
+    # every ATE episode succeeded and every tilted one failed: a difference of exactly 1
+    assert (tilted["against"], tilted["difference"], tilted["interval"]) == (
+        "ate_tilted", 1.0, [1.0, 1.0])
+    mine = {j["seed"]: [np.asarray(j["evals"][0]["outcomes"], dtype=float)] for j in jobs
+            if j["arm"] == "ate_paper" and j["seed"] < 2}
+    theirs = {j["seed"]: [np.asarray(j["evals"][0]["outcomes"], dtype=float)] for j in jobs
+              if j["arm"] == "single_stage"}
+    point, lo, hi = paired_difference(mine, theirs)
+    assert single["seeds"] == [0, 1] and single["difference"] == pytest.approx(point)
+    assert single["interval"] == pytest.approx([lo, hi])
+    md = "\n".join(suite_markdown(s, run, []))
+    assert "| ate_paper - ate_tilted (the latent direction) | +100.0% [+100.0%, +100.0%] |" in md
+    # without a control arm the report has no such table
+    bare = replace(cfg, arms=("direct", "ate_paper"))
+    plain = summarize(SuiteRun(bare, tmp_path, [j for j in jobs if j["arm"] in bare.arms], []))
+    assert plain["controls"] == []
+
+
 def test_the_coverage_table_divides_and_names_each_warning() -> None:
     from ate.align.coverage import coverage_warnings
     from ate.bench.report import coverage_section

@@ -89,6 +89,35 @@ def paired_difference(a: dict[int, list[np.ndarray]], b: dict[int, list[np.ndarr
     return point, float(lo), float(hi)
 
 
+# ATE against the arms that each take one of its ingredients away: the tilted sign (the same
+# displacement of the regression target, pointed the other way in latent space) and the
+# single-stage VAE (the same latent pull, with no alignment to the pre-training prior)
+CONTROLS: tuple[tuple[str, str, str], ...] = (
+    ("ate_paper", "ate_tilted", "the latent direction"),
+    ("ate_paper", "single_stage", "the alignment"))
+
+
+def control_differences(jobs: list[dict], arms: tuple[str, ...], demos: tuple[int, ...],
+                        lengths: list[int]) -> list[dict]:
+    """``paired_difference`` of ATE against each of its controls present in ``arms``, per
+    (N, fine-tuning length), over the seeds both finished; success in [0, 1]."""
+    out = []
+    for arm, against, tests in CONTROLS:
+        if arm not in arms or against not in arms:
+            continue
+        for steps in lengths:
+            for n in demos:
+                mine, theirs = outcomes(jobs, arm, n, steps), outcomes(jobs, against, n, steps)
+                shared = sorted(set(mine) & set(theirs))
+                if not shared:
+                    continue
+                point, lo, hi = paired_difference(mine, theirs)
+                out.append({"arm": arm, "against": against, "tests": tests, "n": n,
+                            "steps": steps, "difference": point, "interval": [lo, hi],
+                            "seeds": shared})
+    return out
+
+
 def retained_difference(jobs: list[dict], arm: str, n: int, steps: int) -> dict:
     """``paired_difference`` of the retention tasks' outcomes (arm - direct; the same seeded
     episodes), as ``retained_difference`` and ``retained_interval``; empty when either
@@ -135,7 +164,9 @@ def summarize(run: SuiteRun) -> dict:
         per_target.append({"arm": arm, "robot": robot, "task": task, "steps": steps,
                            "rate": float(np.mean(out)), "episodes": len(out),
                            "by_n": {str(n): float(np.mean(by_n[n])) for n in sorted(by_n)}})
-    return {"suite": cfg.suite, "rows": rows, "differences": diffs, "per_target": per_target,
+    return {"suite": cfg.suite, "rows": rows, "differences": diffs,
+            "controls": control_differences(jobs, cfg.arms, cfg.demos, lengths),
+            "per_target": per_target,
             "per_target_steps": at, "lengths": lengths,
             "retention_before": before_fields(run.retention_before),
             "coverage": run.coverage,
@@ -258,6 +289,26 @@ def _success_tables(s: dict, cfg: SuiteConfig, steps: int, when: str) -> list[st
             cells.append("-" if d is None else f"{d['difference']:+.1%} "
                          f"[{d['interval'][0]:+.1%}, {d['interval'][1]:+.1%}]")
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return [*lines, "", *_control_table(s, cfg, steps, when)]
+
+
+def _control_table(s: dict, cfg: SuiteConfig, steps: int, when: str) -> list[str]:
+    """ATE - each control at one length (nothing when the run has no control arm)."""
+    controls = [c for c in s.get("controls", []) if c["steps"] == steps]
+    if not controls:
+        return []
+    lines = [f"### Paired difference ATE - its controls{when} (same episodes; what the "
+             "control takes away)", "",
+             "| pair | " + " | ".join(f"N={n}" for n in cfg.demos) + " |",
+             "|---|" + "---|" * len(cfg.demos)]
+    for arm, against, tests in CONTROLS:
+        mine = {c["n"]: c for c in controls if c["arm"] == arm and c["against"] == against}
+        if not mine:
+            continue
+        cells = ["-" if n not in mine else f"{mine[n]['difference']:+.1%} "
+                 f"[{mine[n]['interval'][0]:+.1%}, {mine[n]['interval'][1]:+.1%}]"
+                 for n in cfg.demos]
+        lines.append(f"| {arm} - {against} ({tests}) | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
