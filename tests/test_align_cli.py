@@ -68,3 +68,16 @@ def test_a_fresh_run_never_overwrites_an_existing_one(aligned, capsys) -> None:
                  str(aligned / "pretrain"), "--out", str(run / "stage1")]) == 2
     assert "--resume" in capsys.readouterr().err
     assert (run / "stage1/last/model.safetensors").read_bytes() == before
+
+
+def test_align_single_trains_the_run_s_ablation_alone(aligned, tmp_path) -> None:
+    # the same config, data and seed as the run's `single` stage, with no stage 1 anywhere
+    out = tmp_path / "single"
+    assert main(["align", "single", "--config", str(aligned / "tiny.yaml"), "--data",
+                 str(aligned / "target"), "--out", str(out)]) == 0
+    assert not (tmp_path / "stage1").exists()
+    ours = (out / "last/model.safetensors").read_bytes()
+    assert ours == (aligned / "run/single/last/model.safetensors").read_bytes()
+    # resuming the finished run trains no further and keeps its checkpoint
+    assert main(["align", "single", "--resume", str(out)]) == 0
+    assert (out / "last/model.safetensors").read_bytes() == ours

@@ -69,7 +69,14 @@ def command_groups() -> dict[str, Command | dict[str, Command]]:
     """Every command, by its first (and second) word; importing them is the slow part."""
     from ate.align.config import AlignConfig
     from ate.bench.config import BenchConfig
-    from ate.commands.align import ALIASES, align_adapt, align_pretrain, align_report, align_run
+    from ate.commands.align import (
+        ALIASES,
+        align_adapt,
+        align_pretrain,
+        align_report,
+        align_run,
+        align_single,
+    )
     from ate.commands.bench import bench_command
     from ate.commands.data import (
         PrepareConfig,
@@ -93,6 +100,8 @@ def command_groups() -> dict[str, Command | dict[str, Command]]:
                                       {"--resume": str}),
             "adapt": ConfigCommand(AlignConfig, align_adapt, ALIASES["adapt"],
                                    {"--resume": str}),
+            "single": ConfigCommand(AlignConfig, align_single, ALIASES["single"],
+                                    {"--resume": str}),
             "run": ConfigCommand(AlignConfig, align_run, ALIASES["run"],
                                  {"--resume": str, "--single-stage": bool}),
             "report": align_report,
@@ -121,6 +130,7 @@ commands:
   data synth            write smooth synthetic two-robot demo data
   align pretrain --data PRETRAIN        stage-1 VAE and latent prior
   align adapt --data TARGET --prior DIR  stage-2 VAE aligned to the prior
+  align single --data TARGET             a VAE on the target alone (no stage 1)
   align run --pretrain-data P --target-data T [--single-stage]   both, then the report
   align report --stage1 DIR --stage2 DIR alignment report (report.json, plots)
   policy pretrain --data DEMOS [--kind diffusion|flow]   pre-train a policy

@@ -49,6 +49,15 @@ def align_adapt(config: AlignConfig, resume: str | None = None) -> None:
         _say(run_adapt(config, out, resume=last), "stage 2")
 
 
+def align_single(config: AlignConfig, resume: str | None = None) -> None:
+    """Train a VAE on the target chunks alone (N(0, I) prior, no stage 1): the paper's
+    single-stage ablation, which Steer can read like a stage-2 VAE (--guidance-from DIR)."""
+    config, last = _resumed(config, resume)
+    out = last.parent if last else Path(config.out)
+    with exclusive(out, "run"):
+        _say(run_single_stage(config, out, resume=last), "single stage")
+
+
 def align_run(config: AlignConfig, resume: str | None = None, single_stage: bool = False
               ) -> None:
     """Stage 1, stage 2 (and the single-stage ablation), then the alignment report."""
@@ -121,5 +130,6 @@ def print_report(report: dict[str, object]) -> None:
 ALIASES = {
     "pretrain": {"--data": "--pretrain-data.path"},
     "adapt": {"--data": "--target-data.path", "--prior": "--prior-from"},
+    "single": {"--data": "--target-data.path"},
     "run": {"--pretrain-data": "--pretrain-data.path", "--target-data": "--target-data.path"},
 }
