@@ -50,8 +50,9 @@ def align_adapt(config: AlignConfig, resume: str | None = None) -> None:
 
 
 def align_single(config: AlignConfig, resume: str | None = None) -> None:
-    """Train a VAE on the target chunks alone (N(0, I) prior, no stage 1): the paper's
-    single-stage ablation, which Steer can read like a stage-2 VAE (--guidance-from DIR)."""
+    """Train a VAE on the target chunks alone: the single-stage ablation, no stage 1.
+
+    N(0, I) prior; Steer reads the result like a stage-2 VAE (``--guidance-from DIR``)."""
     config, last = _resumed(config, resume)
     out = last.parent if last else Path(config.out)
     with exclusive(out, "run"):
