@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -28,12 +27,10 @@ import numpy as np
 
 from ate.bench.report import outcomes, paired_difference
 
-JOB = re.compile(r"^n(\d+)-s(\d+)(?:-k(\d+))?$")
-
 
 def load_jobs(runs: Path, folder: str, n: int) -> list[dict]:
-    """The finished jobs of one arm folder at N = ``n``, each with its folder's seed and
-    fine-tuning length (a folder without ``-k`` is the shortest length of the grid)."""
+    """The finished jobs of one arm folder at N = ``n`` (their ``eval.json`` records, which
+    carry seed and fine-tuning length), named by the folder (arm and tag)."""
     jobs = []
     for path in sorted((runs / folder).glob(f"n{n}-s*/eval.json")):
         job = json.loads(path.read_text())
