@@ -105,7 +105,7 @@ def test_ate_is_paired_with_its_controls_on_the_seeds_both_finished(tmp_path) ->
     assert single["seeds"] == [0, 1] and single["difference"] == pytest.approx(point)
     assert single["interval"] == pytest.approx([lo, hi])
     md = "\n".join(suite_markdown(s, run, []))
-    assert "| ate_paper - ate_tilted (the latent direction) | +100.0% [+100.0%, +100.0%] |" in md
+    assert "| ate_paper - ate_tilted (the sign) | +100.0% [+100.0%, +100.0%] |" in md
     # without a control arm the report has no such table
     bare = replace(cfg, arms=("direct", "ate_paper"))
     plain = summarize(SuiteRun(bare, tmp_path, [j for j in jobs if j["arm"] in bare.arms], []))

@@ -42,8 +42,9 @@ mw --out "$out" --metaworld.demos 5 --metaworld.lengths 300 10000 \
 keep "$out" release-lam2-release-align regime-release-align-n5
 # 5: the x0 family's 10,000-step gain (the only interval off zero in steps 1-3) on two more
 # seeds, i.e. two more demo subsets (seeds 0-2 are the jobs of step 3, reused), beside the
-# tilted arm (g's sign flipped: the same displacement pointed away from the target's latent),
-# which tells a gain from the latent direction apart from one of any displacement
+# tilted arm (g's sign flipped: the same displacement of the clean-action target pointed past
+# the demo instead of back toward the noisy sample), which tells a gain from the paper's sign
+# apart from one of any displacement
 mw --out "$x0" --metaworld.demos 5 --metaworld.lengths 300 10000 "${arms[@]}" ate_tilted \
    "${common[@]}" \
    "${x0_policy[@]}" --metaworld.seeds 0 1 2 3 4 --metaworld.tag release-lam2-x0

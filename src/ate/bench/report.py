@@ -90,10 +90,10 @@ def paired_difference(a: dict[int, list[np.ndarray]], b: dict[int, list[np.ndarr
 
 
 # ATE against the arms that each take one of its ingredients away: the tilted sign (the same
-# displacement of the regression target, pointed the other way in latent space) and the
-# single-stage VAE (the same latent pull, with no alignment to the pre-training prior)
+# displacement of the regression target, pointed the other way) and the single-stage VAE
+# (the same guidance through a VAE with no alignment to the pre-training prior)
 CONTROLS: tuple[tuple[str, str, str], ...] = (
-    ("ate_paper", "ate_tilted", "the latent direction"),
+    ("ate_paper", "ate_tilted", "the sign"),
     ("ate_paper", "single_stage", "the alignment"))
 
 
