@@ -32,6 +32,21 @@ mkdir -p "$k/robosuite-eef/data"
   || cp -r runs/bench-eef/robosuite-eef/data/pretrain "$k/robosuite-eef/data/"
 [ -d "$k/cache" ] || cp -r runs/bench-eef/cache "$k/"
 ate bench --suite robosuite-eef --out "$k" --robosuite-eef.target-robots Kinova3
+# Steer with no VAE (the action_space arm: J in action space), the control that the x0
+# family's 5-seed run leaves open (docs/results.md, "Not done"): seeds 0-4 beside that run's
+# jobs (direct is shared). Lambda 1.85 gives ATE's displacement: measured before training
+# (ate.finetune.run.steer_shift on step 5's ATE job configs, seeds 0-4), action space at
+# lambda 2 displaces the x0 target by 3.26% of the actions' RMS on average, ATE by 3.03%
+x0=runs/bench-mw-x0
+ate bench --suite metaworld --out "$x0" --metaworld.demos 5 --metaworld.lengths 300 10000 \
+  --metaworld.arms direct action_space --metaworld.guidance.preset release \
+  --metaworld.guidance.lam 1.85 \
+  --metaworld.retention-tasks reach-v3 push-v3 pick-place-v3 door-open-v3 drawer-close-v3 \
+  --metaworld.val-demos 10 --metaworld.policy.kind diffusion \
+  --metaworld.policy.prediction sample --metaworld.seeds 0 1 2 3 4 \
+  --metaworld.tag action-space-x0
+cp "$x0/results-action-space-x0.json" docs/results/metaworld-regime-x0-action-space-n5.json
+cp "$x0/results-action-space-x0.md" docs/results/metaworld-regime-x0-action-space-n5.md
 # beyond the paper: the latent terms where the paper's regime found direct fine-tuning weakest
 # (the x0 family, N = 5, 10,000 steps: lowest target success and most forgetting; docs/
 # results.md, "The paper's regime"), 300 steps beside it

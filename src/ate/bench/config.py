@@ -16,7 +16,7 @@ from ate.steer.guidance import GuidanceConfig
 from ate.steer.latent_loss import LatentLossConfig
 
 Arm = Literal["direct", "ate_paper", "ate_tilted", "single_stage", "scratch",
-              "latent_consistency", "latent_manifold", "rehearsal"]
+              "latent_consistency", "latent_manifold", "rehearsal", "action_space"]
 ARMS: tuple[Arm, ...] = ("direct", "ate_paper", "ate_tilted", "single_stage", "scratch")
 # arms beyond the paper (run only when named in ``arms``): the plain loss plus a latent term
 # of ``ate.steer.latent_loss`` read through the same stage-2 VAE as ``ate_paper``
@@ -24,6 +24,9 @@ LATENT_ARMS: tuple[Arm, ...] = ("latent_consistency", "latent_manifold")
 # the usual remedy for forgetting (run only when named): plain fine-tuning co-trained on the
 # pre-training demos, ``rehearsal_share`` of every epoch
 REHEARSAL: Arm = "rehearsal"
+# a control for Steer (run only when named): the same guidance with no VAE, J taken in action
+# space (``ate.steer.action_space``); does Steer need a learned latent space at all?
+ACTION_SPACE_ARM: Arm = "action_space"
 
 # Meta-World's ML45 split (metaworld.ML45): 45 train tasks, 5 held-out test tasks.
 ML45_TEST = ("bin-picking-v3", "box-close-v3", "hand-insert-v3", "door-lock-v3",
@@ -60,8 +63,8 @@ class SuiteConfig:
             on the full grid's subsets, not on 5 demos shared by every seed; at N = pool
             every seed gets all of them.
         seeds: training seeds (also choose the demo subsets).
-        arms: comparison arms (default ``ARMS``; ``LATENT_ARMS`` and ``rehearsal`` when
-            named).
+        arms: comparison arms (default ``ARMS``; ``LATENT_ARMS``, ``rehearsal`` and
+            ``action_space`` when named).
         eval_episodes: evaluation episodes per target (task, robot); seeds from 1e9 up.
         eval_batch: environments stepped in lock step (one batched policy call per
             re-plan). Building an environment costs 0.3 s / 37 MB (Meta-World) and 1.9 s /

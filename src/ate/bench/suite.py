@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING
 
 from ate.bench.align import align_folder, align_stage1, align_target, read_coverage
 from ate.bench.cache import cache_key, cached, peak_mb, pretrain_payload, vae_payload
-from ate.bench.config import LATENT_ARMS, REHEARSAL, SuiteConfig
+from ate.bench.config import ACTION_SPACE_ARM, LATENT_ARMS, REHEARSAL, SuiteConfig
 from ate.bench.demos import data_config, make_demos, make_subset, subset_print, target_slots
 from ate.bench.jobs import interrupted
 from ate.config import from_dict, to_dict
 from ate.data.config import DataConfig, SlotConfig
 from ate.errors import ConfigError
+from ate.steer.action_space import ACTION_SPACE
 from ate.training.config import OptimConfig, TrainConfig
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GUIDED = ("ate_paper", "ate_tilted", "single_stage")
+GUIDED = ("ate_paper", "ate_tilted", "single_stage", ACTION_SPACE_ARM)
 
 
 def same_run(a: dict, b: dict) -> bool:
@@ -261,9 +262,9 @@ def job_run(config: SuiteConfig, slots: SlotConfig, arm: str, seed: int, target:
         run = replace(run, init_from=pre_policy)
     if arm in GUIDED:
         sign = "tilted" if arm == "ate_tilted" else "paper"
-        run = replace(run, guidance=replace(config.guidance, sign=sign),
-                      guidance_from=str(Path(align) / ("single" if arm == "single_stage"
-                                                       else "stage2")))
+        source = (ACTION_SPACE if arm == ACTION_SPACE_ARM else
+                  str(Path(align) / ("single" if arm == "single_stage" else "stage2")))
+        run = replace(run, guidance=replace(config.guidance, sign=sign), guidance_from=source)
     if arm == REHEARSAL:  # the pre-training demos, beside the target subset's folder
         pretrain = data_config(config, Path(target).parents[1] / "pretrain", 0.0, SlotConfig())
         run = replace(run, data_extra=(pretrain,),

@@ -23,6 +23,7 @@ from ate.data.chunks import ChunkDataset, MixedChunkDataset
 from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
 from ate.errors import ConfigError
+from ate.steer.action_space import ACTION_SPACE, ActionSpaceEncoder
 from ate.steer.chunk_encoder import PolicyChunkEncoder
 from ate.steer.clean_latents import CleanLatentTable
 from ate.steer.objectives import (
@@ -246,13 +247,20 @@ class LatentGuidance:
                         policy_normalizer: Normalizer | None = None,
                         device: str | torch.device = "cpu", **config: object
                         ) -> LatentGuidance:
-        """Load a stage-2 checkpoint (``runs/align/stage2`` or its ``best/``).
+        """Load a stage-2 checkpoint (``runs/align/stage2`` or its ``best/``), or with
+        ``folder="action-space"`` (``ACTION_SPACE``) Steer with no VAE: J in action space over
+        ``slots`` (``ate.steer.action_space``; the policy's normalised units).
 
         Keyword arguments beyond ``slots``, ``policy_normalizer`` and ``device`` set
         ``GuidanceConfig`` fields, e.g. ``lam=3.0`` (the release's RDT lambda; the default
         is the release's arithmetic at the paper's lambda 2) or ``preset="floored"``.
         """
         cfg = GuidanceConfig(**config)  # type: ignore[arg-type]
+        if str(folder) == ACTION_SPACE:
+            if slots is None:
+                raise ConfigError(f"guidance from {ACTION_SPACE!r} needs the target's slots "
+                                  "(slots=): there is no VAE checkpoint to read them from.")
+            return cls(PolicyChunkEncoder(ActionSpaceEncoder(len(slots)), slots=slots), cfg)
         view = PolicyChunkEncoder.from_pretrained(folder, slots=slots,
                                                   policy_normalizer=policy_normalizer,
                                                   device=device, length=cfg.length)
