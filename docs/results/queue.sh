@@ -35,8 +35,9 @@ ate bench --suite robosuite-eef --out "$k" --robosuite-eef.target-robots Kinova3
 # Steer with no VAE (the action_space arm: J in action space), the control that the x0
 # family's 5-seed run leaves open (docs/results.md, "Not done"): seeds 0-4 beside that run's
 # jobs (direct is shared). Lambda 1.85 gives ATE's displacement: measured before training
-# (ate.finetune.run.steer_shift on step 5's ATE job configs, seeds 0-4), action space at
-# lambda 2 displaces the x0 target by 3.26% of the actions' RMS on average, ATE by 3.03%
+# (`python docs/results/job_shift.py runs/bench-mw-x0/metaworld/runs/ate_paper-release-lam2-x0
+# --seeds 0 1 2 3 4`), action space at lambda 2 displaces the x0 target by 3.26% of the
+# actions' RMS on average, ATE by 3.03% (ratio: lambda 1.86)
 x0=runs/bench-mw-x0
 ate bench --suite metaworld --out "$x0" --metaworld.demos 5 --metaworld.lengths 300 10000 \
   --metaworld.arms direct action_space --metaworld.guidance.preset release \
