@@ -10,18 +10,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1
-# Steer as released, robosuite (the Meta-World half is in docs/results.md)
-PATH=$PWD/.venv/bin:$PATH bash docs/results/release.sh robosuite
+# Done, their reports kept in docs/results (not rerun: a fresh machine has none of their
+# runs): Steer as released on robosuite (release.sh robosuite), LeRobot's Diffusion Policy
+# (lerobot_metaworld.py), the paper's regime (paper-regime.sh, all five steps).
+# Sessions here do not keep runs/: every bench below first puts back the finished jobs kept
+# in git (docs/results/job_records.sh; save them and commit while it runs), so it resumes.
 # the runs below import ate from this checkout, not from wherever `pip install -e` points, so a
 # frozen worktree (git worktree add) keeps later commits out of a running measurement
 export PYTHONPATH=$PWD/src:$PWD/plugins/lerobot_policy_ate/src
-# LeRobot's own Diffusion Policy, direct and with the plugin's Steer (Meta-World N = 5)
-HF_HUB_OFFLINE=1 .venv-lerobot/bin/python docs/results/lerobot_metaworld.py runs/bench-mw \
-  --out runs/lerobot-mw
-# the paper's regime: long fine-tuning, retention, the x0 family, the release's Align, the x0
-# family on 5 seeds
-bash docs/results/paper-regime.sh
+restore() { bash docs/results/job_records.sh restore "$1"; }
 # cross-embodiment with end-effector actions (does pre-training transfer there?)
+restore runs/bench-eef
 ate bench --suite robosuite-eef --out runs/bench-eef
 # the end-effector suite's second target (issue 20: UR5e, then Kinova3, before the long beyond
 # grid so that the suite's question is answered first), in its own folder
@@ -31,6 +30,7 @@ mkdir -p "$k/robosuite-eef/data"
 [ -d "$k/robosuite-eef/data/pretrain" ] \
   || cp -r runs/bench-eef/robosuite-eef/data/pretrain "$k/robosuite-eef/data/"
 [ -d "$k/cache" ] || cp -r runs/bench-eef/cache "$k/"
+restore "$k"
 ate bench --suite robosuite-eef --out "$k" --robosuite-eef.target-robots Kinova3
 # Steer with no VAE (the action_space arm: J in action space), the control that the x0
 # family's 5-seed run leaves open (docs/results.md, "Not done"): seeds 0-4 beside that run's
@@ -39,16 +39,21 @@ ate bench --suite robosuite-eef --out "$k" --robosuite-eef.target-robots Kinova3
 # --seeds 0 1 2 3 4`), action space at lambda 2 displaces the x0 target by 3.26% of the
 # actions' RMS on average, ATE by 3.03% (ratio: lambda 1.86)
 x0=runs/bench-mw-x0
-ate bench --suite metaworld --out "$x0" --metaworld.demos 5 --metaworld.lengths 300 10000 \
-  --metaworld.arms direct action_space --metaworld.guidance.preset release \
-  --metaworld.guidance.lam 1.85 \
-  --metaworld.retention-tasks reach-v3 push-v3 pick-place-v3 door-open-v3 drawer-close-v3 \
-  --metaworld.val-demos 10 --metaworld.policy.kind diffusion \
-  --metaworld.policy.prediction sample --metaworld.seeds 0 1 2 3 4 \
+restore "$x0"
+x0_common=(--metaworld.demos 5 --metaworld.lengths 300 10000 --metaworld.policy.kind diffusion
+  --metaworld.retention-tasks reach-v3 push-v3 pick-place-v3 door-open-v3 drawer-close-v3
+  --metaworld.val-demos 10 --metaworld.policy.prediction sample --metaworld.seeds 0 1 2 3 4)
+# step 5's direct and ATE jobs again (their runs went with an earlier machine; the pairing
+# needs ATE's episodes), the same config, so its report is step 5's if training reproduces
+ate bench --suite metaworld --out "$x0" "${x0_common[@]}" --metaworld.arms direct ate_paper \
+  --metaworld.guidance.preset release --metaworld.guidance.lam 2 --metaworld.tag release-lam2-x0
+ate bench --suite metaworld --out "$x0" "${x0_common[@]}" --metaworld.arms direct action_space \
+  --metaworld.guidance.preset release --metaworld.guidance.lam 1.85 \
   --metaworld.tag action-space-x0
 cp "$x0/results-action-space-x0.json" docs/results/metaworld-regime-x0-action-space-n5.json
 cp "$x0/results-action-space-x0.md" docs/results/metaworld-regime-x0-action-space-n5.md
 # beyond the paper: the latent terms where the paper's regime found direct fine-tuning weakest
 # (the x0 family, N = 5, 10,000 steps: lowest target success and most forgetting; docs/
 # results.md, "The paper's regime"), 300 steps beside it
+restore runs/bench-rs
 FAMILY=x0 N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh

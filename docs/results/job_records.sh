@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Keep a bench's finished jobs in git, so that a run cut short with its machine (sessions
+# here do not keep runs/) resumes on the next one: a job whose eval.json is back in place,
+# with the same demo subset and config, is skipped by `ate bench` (demos, pre-training and
+# VAEs are rebuilt from their seeds; a job on a differently drawn subset is trained again).
+#   bash docs/results/job_records.sh save runs/bench-eef      # -> docs/results/jobs/bench-eef
+#   bash docs/results/job_records.sh restore runs/bench-eef   # <- never over an existing one
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mode=${1:?save or restore}
+bench=${2:?a bench --out folder under runs/, e.g. runs/bench-eef}
+name=$(basename "$bench")
+kept=docs/results/jobs
+case $mode in
+  save)
+    [ -d "$bench" ] || { echo "job_records: no bench folder $bench" >&2; exit 1; }
+    mkdir -p "$kept"
+    (cd "$(dirname "$bench")" && find "$name" -path '*/runs/*' -name eval.json \
+      -exec cp --parents {} "$OLDPWD/$kept/" \;)
+    echo "job_records: $(find "$kept/$name" -name eval.json 2>/dev/null | wc -l) jobs kept in $kept/$name"
+    ;;
+  restore)
+    [ -d "$kept/$name" ] || { echo "job_records: nothing kept for $name"; exit 0; }
+    mkdir -p "$(dirname "$bench")"
+    (cd "$kept" && find "$name" -name eval.json -exec cp -n --parents {} "$OLDPWD/$(dirname "$bench")/" \;)
+    echo "job_records: $(find "$kept/$name" -name eval.json | wc -l) kept jobs of $name in place"
+    ;;
+  *) echo "job_records: mode is save or restore, not $mode" >&2; exit 1 ;;
+esac
