@@ -308,6 +308,25 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert main(["bench", "--quick", "--out", str(moved)]) == 0
     assert {p: p.stat().st_mtime_ns for p in (moved / "metaworld" / "runs").rglob(
         "eval.json")} == moved_stamps
+    # each job records the weights it started from and was steered by; a record from
+    # before that field gets it stamped (same machine, same files) ...
+    from ate.bench.cache import weights_print
+
+    guided = runs / "ate_paper" / "n2-s0" / "eval.json"
+    record = json.loads(guided.read_text())
+    inputs = record.pop("inputs")
+    assert inputs == weights_print(record["run"])
+    guided.write_text(json.dumps(record))
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    assert json.loads(guided.read_text())["inputs"] == inputs
+    # ... and one trained from other pre-trained weights (a job record kept from another
+    # machine, whose pre-training rounds differently) is set aside and trained again
+    record = json.loads(guided.read_text())
+    guided.write_text(json.dumps({**record, "inputs": "0" * 16}))
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    assert json.loads(guided.read_text())["inputs"] == inputs
+    assert json.loads((runs / "ate_paper" / "n2-s0.stale-0" / "eval.json").read_text())[
+        "inputs"] == "0" * 16
     # a pool demo is re-recorded: the subset is drawn again, and the jobs and VAEs trained
     # on the old draw are set aside (kept) and trained again
     subset = out / "metaworld" / "data" / "target" / "n2-s0"

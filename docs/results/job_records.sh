@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Keep a bench's finished jobs in git, so that a run cut short with its machine (sessions
 # here do not keep runs/) resumes on the next one: a job whose eval.json is back in place,
-# with the same demo subset and config, is skipped by `ate bench` (demos, pre-training and
-# VAEs are rebuilt from their seeds; a job on a differently drawn subset is trained again).
+# with the same demo subset, config and starting weights, is skipped by `ate bench` (demos,
+# pre-training and VAEs are rebuilt from their seeds; a job whose subset or weights came out
+# otherwise on this machine is set aside and trained again: docs/bench.md).
 #   bash docs/results/job_records.sh save runs/bench-eef      # -> docs/results/jobs/bench-eef
 #   bash docs/results/job_records.sh restore runs/bench-eef   # <- never over an existing one
 set -euo pipefail
@@ -15,7 +16,7 @@ case $mode in
   save)
     [ -d "$bench" ] || { echo "job_records: no bench folder $bench" >&2; exit 1; }
     mkdir -p "$kept"
-    (cd "$(dirname "$bench")" && find "$name" -path '*/runs/*' -name eval.json \
+    (cd "$(dirname "$bench")" && find "$name" -path '*/runs/*' -not -path '*.stale-*' -name eval.json \
       -exec cp --parents {} "$OLDPWD/$kept/" \;)
     echo "job_records: $(find "$kept/$name" -name eval.json 2>/dev/null | wc -l) jobs kept in $kept/$name"
     ;;

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ate.align.config import PriorConfig
 from ate.bench.config import SuiteConfig
-from ate.bench.demos import fingerprint
+from ate.bench.demos import files_print, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,19 @@ def peak_mb(children: bool = False) -> float:
 def cache_key(payload: dict) -> str:
     """16 hex digits of the SHA-256 of a payload's sorted JSON."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def weights_print(run: dict) -> str:
+    """16 hex digits of a SHA-256 over the weights a fine-tuning config starts from or is
+    steered by (its ``init_from``, ``guidance_from`` and ``latent_loss_from`` folders'
+    ``*.safetensors``). Training is not reproducible across machines (another CPU rounds
+    differently), so two jobs pair only when they share these files, not just their config."""
+    digest = hashlib.sha256()
+    for key in ("init_from", "guidance_from", "latent_loss_from"):
+        if source := run.get(key):
+            folder = Path(source)
+            digest.update(f"{key}:{files_print(folder, folder.rglob('*.safetensors'))}".encode())
+    return digest.hexdigest()[:16]
 
 
 def cached(cache: Path, kind: str, payload: dict, build) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ate.bench.align import align_folder, align_stage1, align_target, read_coverage
-from ate.bench.cache import cache_key, cached, peak_mb, pretrain_payload, vae_payload
+from ate.bench.cache import cache_key, cached, peak_mb, pretrain_payload, vae_payload, weights_print
 from ate.bench.config import ACTION_SPACE_ARM, LATENT_ARMS, REHEARSAL, SuiteConfig
 from ate.bench.demos import data_config, make_demos, make_subset, subset_print, target_slots
 from ate.bench.jobs import interrupted
@@ -298,10 +298,15 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
     data = subset_print(Path(target))
     if (folder / "eval.json").exists():
         done = json.loads((folder / "eval.json").read_text())
+        inputs = weights_print(to_dict(run))
         if done.get("data") != data:
             stale = set_aside(folder)
             log.warning("%s was trained on another draw of its demo subset (the pool changed);"
                         " moved to %s and trained again", folder, stale)
+        elif done.setdefault("inputs", inputs) != inputs:
+            stale = set_aside(folder)
+            log.warning("%s was trained from other pre-trained weights or VAEs (another "
+                        "machine's pre-training); moved to %s and trained again", folder, stale)
         elif not same_run(portable(current(done["run"])), portable(to_dict(run))) or len(
                 done["evals"][0]["outcomes"]) != config.eval_episodes:
             raise ConfigError(f"{folder} holds a run of another config; give this variant a "
@@ -330,7 +335,8 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
               "eval_s": time.perf_counter() - tic, "peak_mb": peak_mb(),
               # fine-tuning holds out no validation split: no loss to report then
               "best_val_loss": result.best_val if math.isfinite(result.best_val) else None,
-              "evals": evals, "run": to_dict(run), "data": data}
+              "evals": evals, "run": to_dict(run), "data": data,
+              "inputs": weights_print(to_dict(run))}
     if (folder / "policy" / "steer_shift.json").exists():
         record["steer"] = json.loads((folder / "policy" / "steer_shift.json").read_text())
     return enrich(record, config, run, folder, pre_policy, val)
@@ -364,7 +370,8 @@ def enrich(record: dict, config: SuiteConfig, run: PolicyRunConfig, folder: Path
     from ate.bench.heldout import retention_evals, validation_loss
 
     record = with_steer_shift(record, run, folder / "eval.json")
-    before = dict(record)
+    saved = folder / "eval.json"
+    before = json.loads(saved.read_text()) if saved.exists() else None
     record.setdefault("steps", config.finetune_steps)
     policy = folder / "policy"
     if config.retention_tasks and {e["task"] for e in record.get("retained", [])} != set(
@@ -372,8 +379,8 @@ def enrich(record: dict, config: SuiteConfig, run: PolicyRunConfig, folder: Path
         record["retained"] = retention_evals(config, policy, pre_policy)
     if val and "val_loss" not in record:
         record["val_loss"] = validation_loss(policy, Path(val), config)
-    if record != before or not (folder / "eval.json").exists():
+    if record != before:
         tmp = folder / "eval.json.tmp"
         tmp.write_text(json.dumps(record))
-        tmp.replace(folder / "eval.json")
+        tmp.replace(saved)
     return record
