@@ -16,8 +16,13 @@ case $mode in
   save)
     [ -d "$bench" ] || { echo "job_records: no bench folder $bench" >&2; exit 1; }
     mkdir -p "$kept"
-    (cd "$(dirname "$bench")" && find "$name" -path '*/runs/*' -not -path '*.stale-*' -name eval.json \
-      -exec cp --parents {} "$OLDPWD/$kept/" \;)
+    # a record without the fingerprint of its starting weights (`inputs`, written since
+    # 2026-12-01) would be taken on any machine: run the bench once with this checkout first
+    (cd "$(dirname "$bench")" && find "$name" -path '*/runs/*' -not -path '*.stale-*' \
+      -name eval.json -exec grep -l '"inputs": ' {} + | xargs -r cp --parents -t "$OLDPWD/$kept/")
+    unstamped=$(find "$bench" -path '*/runs/*' -not -path '*.stale-*' -name eval.json \
+      -exec grep -L '"inputs": ' {} + | wc -l)
+    [ "$unstamped" = 0 ] || echo "job_records: $unstamped jobs without inputs not kept" >&2
     echo "job_records: $(find "$kept/$name" -name eval.json 2>/dev/null | wc -l) jobs kept in $kept/$name"
     ;;
   restore)
