@@ -4,10 +4,11 @@ A second reading of "the target sits on the pre-training action manifold", one t
 go through q_phi's density (which, on the Meta-World bench's Aligns, found uniform noise as
 likely as demos; docs/results.md): pass the target's chunks through the stage-1 VAE, which
 saw only pre-training actions, and compare its reconstruction error with that on held-out
-pre-training chunks. About the same error: the target's motions are of a kind pre-training
+pre-training chunks. About the same error: the target's chunks are of a kind pre-training
 covered. Much larger: they are not (the paper's stated failure case), and stage 2 can only
-map them onto pre-training motions they are not. The same error on chunks no robot would
-execute (the report's negative controls) shows whether this VAE tells motions apart at all.
+map them onto pre-training chunks they are not. That reads the VAE, not the policy, whose
+pre-training can transfer all the same. The same error on chunks no robot would execute
+(the report's negative controls) shows whether this VAE tells motions apart at all.
 
 Errors are RMS in the VAE's normalised units (each dataset normalised on its own train split,
 as the VAEs were trained), over real steps and real action dims.
@@ -90,10 +91,11 @@ def coverage_warnings(cov: dict[str, float | None]) -> list[str]:
         return [
             f"the pre-training VAE reconstructs the target's chunks {cov['ratio']:.1f}x worse "
             f"than held-out pre-training chunks (RMS {target:.3f} against "
-            f"{cov['pre-training']:.3f}, normalised units): the target's motions are unlike "
-            "the pre-training actions (the paper's stated failure case), so stage 2 maps "
-            "them onto pre-training motions they are not. Expect little from Steer; check "
-            "first whether pre-training helps at all (scratch against direct fine-tuning)."]
+            f"{cov['pre-training']:.3f}, normalised units): the target's chunks are unlike "
+            "the pre-training chunks this VAE learned (the paper's stated failure case), so "
+            "stage 2 maps them onto pre-training chunks they are not. Expect little from "
+            "Steer. This is no verdict on pre-training the policy, which can transfer all "
+            "the same: compare scratch with direct fine-tuning for that."]
     # only a "covered" verdict needs the controls' backing: non-motions must not be covered
     warnings = []
     for key, value in cov.items():
