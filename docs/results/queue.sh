@@ -19,19 +19,8 @@ export OMP_NUM_THREADS=1
 # frozen worktree (git worktree add) keeps later commits out of a running measurement
 export PYTHONPATH=$PWD/src:$PWD/plugins/lerobot_policy_ate/src
 restore() { bash docs/results/job_records.sh restore "$1"; }
-# cross-embodiment with end-effector actions, UR5e: done 2026-12-01 (docs/results/
-# robosuite-eef-ur5e.*; its jobs kept in docs/results/jobs/bench-eef). The suite's second
-# target, Kinova3, in its own folder, with the UR5e bench's pre-training demos and cached
-# pre-training when this machine has them (same files, same keys; otherwise rebuilt)
-k=runs/bench-eef-kinova3
-mkdir -p "$k/robosuite-eef/data"
-if [ -d runs/bench-eef/robosuite-eef/data/pretrain ]; then
-  [ -d "$k/robosuite-eef/data/pretrain" ] \
-    || cp -r runs/bench-eef/robosuite-eef/data/pretrain "$k/robosuite-eef/data/"
-  [ -d "$k/cache" ] || cp -r runs/bench-eef/cache "$k/"
-fi
-restore "$k"
-ate bench --suite robosuite-eef --out "$k" --robosuite-eef.target-robots Kinova3
+# the end-effector suite, UR5e and Kinova3: done 2026-12-01 (docs/results/robosuite-eef-*;
+# jobs kept in docs/results/jobs/bench-eef*)
 # beyond the paper: the latent terms where the paper's regime found direct fine-tuning weakest
 # (the x0 family, N = 5, 10,000 steps: lowest target success and most forgetting; docs/
 # results.md, "The paper's regime"), 300 steps beside it
