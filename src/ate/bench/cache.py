@@ -32,8 +32,9 @@ def cache_key(payload: dict) -> str:
 def weights_print(run: dict) -> str:
     """16 hex digits of a SHA-256 over the weights a fine-tuning config starts from or is
     steered by (its ``init_from``, ``guidance_from`` and ``latent_loss_from`` folders'
-    ``*.safetensors``). Training is not reproducible across machines (another CPU rounds
-    differently), so two jobs pair only when they share these files, not just their config."""
+    ``*.safetensors``). A bench is not reproduced from one machine to another (the same config
+    rebuilt other weights), so two jobs pair only when they share these files, not just their
+    config."""
     digest = hashlib.sha256()
     for key in ("init_from", "guidance_from", "latent_loss_from"):
         if source := run.get(key):
