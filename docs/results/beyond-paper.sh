@@ -48,7 +48,9 @@ read -r -a lengths <<< "${LENGTHS:-300 10000}"
 # the manifold term is silent until the implied chunks leave the target's own density band
 # (its hinge), so its strengths span further: at beta 1 it is active on 0-3% of the samples
 # for the flow policy, and on 4-17% for the x0 policy, with 1-5% of the plain loss's gradient
-flow_c="1 3 10"; flow_m="1 10 100"; x0_c="0.3 1 3"; x0_m="1 10 30"
+# (each list starts at its middle strength: a session that ends early has measured that one,
+# and paired it with direct on every seed, since the bench runs a seed's arms side by side)
+flow_c="3 1 10"; flow_m="10 1 100"; x0_c="1 0.3 3"; x0_m="10 1 30"
 if [ "$family" = x0 ]; then betas_c=$x0_c; betas_m=$x0_m; else betas_c=$flow_c; betas_m=$flow_m; fi
 read -r -a consistency <<< "${CONSISTENCY_BETAS:-$betas_c}"
 read -r -a manifold <<< "${MANIFOLD_BETAS:-$betas_m}"
@@ -59,9 +61,6 @@ common=(--metaworld.demos "$n" --metaworld.lengths "${lengths[@]}"
 mw() { ate bench --suite metaworld --out "$out" "${common[@]}" "$@"; }
 keep() { cp "$out/results-$1$suffix.json" "docs/results/metaworld-beyond$suffix-$2.json"
          cp "$out/results-$1$suffix.md" "docs/results/metaworld-beyond$suffix-$2.md"; }
-# direct and faithful ATE (shared with the paper's regime when the setting is the same)
-mw --metaworld.arms direct ate_paper --metaworld.guidance.preset release \
-   --metaworld.guidance.lam 2 --metaworld.tag "release-lam2$suffix"
 for beta in "${consistency[@]}"; do
   mw --metaworld.arms direct latent_consistency --metaworld.latent-loss.kind consistency \
      --metaworld.latent-loss.beta "$beta" --metaworld.tag "consistency-b$beta$suffix"
@@ -72,6 +71,9 @@ for beta in "${manifold[@]}"; do
      --metaworld.latent-loss.beta "$beta" --metaworld.tag "manifold-b$beta$suffix"
   keep "manifold-b$beta" "manifold-b$beta-n$n"
 done
+# direct and faithful ATE (shared with the paper's regime when the setting is the same)
+mw --metaworld.arms direct ate_paper --metaworld.guidance.preset release \
+   --metaworld.guidance.lam 2 --metaworld.tag "release-lam2$suffix"
 # for scale, the usual remedy for forgetting: plain fine-tuning co-trained on the
 # pre-training demos, half of every epoch
 mw --metaworld.arms direct rehearsal --metaworld.rehearsal-share 0.5 \
