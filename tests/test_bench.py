@@ -310,12 +310,16 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
         "eval.json")} == moved_stamps
     # each job records the weights it started from and was steered by; a record from
     # before that field gets it stamped (same machine, same files) ...
-    from ate.bench.cache import weights_print
+    import torch
+
+    from ate.bench.cache import kernels, weights_print
 
     guided = runs / "ate_paper" / "n2-s0" / "eval.json"
     record = json.loads(guided.read_text())
     inputs = record.pop("inputs")
     assert inputs == weights_print(record["run"])
+    assert record["kernels"] == kernels()
+    assert record["kernels"].startswith(torch.backends.cpu.get_cpu_capability())
     guided.write_text(json.dumps(record))
     assert main(["bench", "--quick", "--out", str(out)]) == 0
     assert json.loads(guided.read_text())["inputs"] == inputs
@@ -439,6 +443,20 @@ def test_the_cache_key_sees_relabelled_demos_of_the_same_size(tmp_path) -> None:
     clipped = write(np.clip(raw, -1.0, 1.0))  # same shape, same file size, other labels
     assert path.stat().st_size == first_size and clipped != first
     assert write(np.clip(raw, -1.0, 1.0)) == clipped
+
+
+def test_kernels_names_the_pins_in_force(monkeypatch) -> None:
+    import torch
+
+    from ate.bench.cache import KERNEL_PINS, kernels
+
+    for pin in KERNEL_PINS:
+        monkeypatch.delenv(pin, raising=False)
+    found = torch.backends.cpu.get_cpu_capability()
+    assert kernels() == f"{found} (unpinned)"
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert kernels() == f"{found} (MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)"
 
 
 def test_policy_cache_keys_survive_config_fields_added_later(tmp_path) -> None:

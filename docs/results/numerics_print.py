@@ -16,13 +16,11 @@ op a bench uses.
 from __future__ import annotations
 
 import hashlib
-import os
 
 import torch
 
+from ate.bench.cache import kernels
 from ate.policies.unet1d import ConditionalUnet1D
-
-PINS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
 
 
 def training_print(threads: int, steps: int = 10) -> str:
@@ -48,8 +46,7 @@ def training_print(threads: int, steps: int = 10) -> str:
 
 
 def main() -> None:
-    pins = " ".join(f"{k}={os.environ.get(k, '-')}" for k in PINS)
-    print(f"kernels {torch.backends.cpu.get_cpu_capability()}; {pins}")
+    print(f"kernels {kernels()}")
     for threads in (1, 2):
         print(f"threads {threads}: {training_print(threads)}")
 

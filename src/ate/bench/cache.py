@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import resource
 import time
 from dataclasses import asdict
@@ -41,6 +42,21 @@ def weights_print(run: dict) -> str:
             folder = Path(source)
             digest.update(f"{key}:{files_print(folder, folder.rglob('*.safetensors'))}".encode())
     return digest.hexdigest()[:16]
+
+
+# what makes torch, MKL and oneDNN choose their kernels other than by the CPU found
+KERNEL_PINS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
+
+
+def kernels() -> str:
+    """The CPU kernels torch dispatches to and the pins in force, e.g. ``"AVX2
+    (ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)"`` or ``"AVX512
+    (unpinned)"``: machines on other kernels round differently, so one config rebuilds other
+    weights on them (``weights_print`` then differs)."""
+    import torch
+
+    pins = " ".join(f"{k}={os.environ[k]}" for k in KERNEL_PINS if k in os.environ)
+    return f"{torch.backends.cpu.get_cpu_capability()} ({pins or 'unpinned'})"
 
 
 def cached(cache: Path, kind: str, payload: dict, build) -> Path:

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ate.bench.align import align_folder, align_stage1, align_target, read_coverage
-from ate.bench.cache import cache_key, cached, peak_mb, pretrain_payload, vae_payload, weights_print
+from ate.bench.cache import (
+    cache_key,
+    cached,
+    kernels,
+    peak_mb,
+    pretrain_payload,
+    vae_payload,
+    weights_print,
+)
 from ate.bench.config import ACTION_SPACE_ARM, LATENT_ARMS, REHEARSAL, SuiteConfig
 from ate.bench.demos import data_config, make_demos, make_subset, subset_print, target_slots
 from ate.bench.jobs import interrupted
@@ -306,7 +314,9 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
         elif done.setdefault("inputs", inputs) != inputs:
             stale = set_aside(folder)
             log.warning("%s was trained from other pre-trained weights or VAEs (another "
-                        "machine's pre-training); moved to %s and trained again", folder, stale)
+                        "machine's pre-training; its kernels: %s, this machine's: %s); moved "
+                        "to %s and trained again", folder, done.get("kernels", "not recorded"),
+                        kernels(), stale)
         elif not same_run(portable(current(done["run"])), portable(to_dict(run))) or len(
                 done["evals"][0]["outcomes"]) != config.eval_episodes:
             raise ConfigError(f"{folder} holds a run of another config; give this variant a "
@@ -336,7 +346,7 @@ def finetune_and_evaluate(config: SuiteConfig, slots: SlotConfig, arm: str, n: i
               # fine-tuning holds out no validation split: no loss to report then
               "best_val_loss": result.best_val if math.isfinite(result.best_val) else None,
               "evals": evals, "run": to_dict(run), "data": data,
-              "inputs": weights_print(to_dict(run))}
+              "inputs": weights_print(to_dict(run)), "kernels": kernels()}
     if (folder / "policy" / "steer_shift.json").exists():
         record["steer"] = json.loads((folder / "policy" / "steer_shift.json").read_text())
     return enrich(record, config, run, folder, pre_policy, val)
