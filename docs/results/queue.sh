@@ -12,8 +12,9 @@ cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1
 # the same numbers on every machine of this pool: torch, MKL and oneDNN otherwise pick their
 # kernels by the CPU found (AVX2 on some machines, AVX-512 on others), and a bench rebuilt on
-# another machine then starts from other weights and its kept jobs are set aside (measured on
-# a 20-step toy training: each of the three settings alone changes the weights' hash)
+# another machine then starts from other weights and its kept jobs are set aside (each of the
+# three settings alone changes a short training's weights; docs/results/numerics_print.py
+# prints its hash, to compare machines)
 export ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
 # Done, their reports kept in docs/results (not rerun: a fresh machine has none of their
 # runs): Steer as released on robosuite (release.sh robosuite), LeRobot's Diffusion Policy
