@@ -9,7 +9,8 @@ paired per (training seed, target, episode) and its interval is the bench's boot
 finished.
 
 Prints a markdown table (one row per pair, one column per fine-tuning length, targets and
-retention tasks) and each arm's successes per target and seed at the longest length.
+retention tasks), each arm's successes per target and seed at the longest length, and each
+arm's success per seed and length.
 
     python docs/results/paired_arms.py runs/bench-mw-x0/metaworld/runs --n 5 \\
         --pair ate_paper-release-lam2-x0 ate_tilted-release-lam2-x0 \\
@@ -78,6 +79,29 @@ def per_target_rows(jobs: list[dict], arms: list[str], steps: int) -> list[str]:
     return out
 
 
+def per_seed_rows(jobs: list[dict], arms: list[str], lengths: list[int]) -> list[str]:
+    """Success per (seed, arm) at each length, targets then retention tasks, with the
+    successes per task in brackets (``-`` where not run)."""
+    def text(job: dict | None, field: str) -> str:
+        if job is None or not job.get(field):
+            return "not run"
+        wins = [int(sum(e["outcomes"])) for e in job[field]]
+        total = sum(len(e["outcomes"]) for e in job[field])
+        return f"{sum(wins) / total:.1%} ({' / '.join(map(str, wins))})"
+
+    cols = [(f, k) for f in ("evals", "retained") for k in lengths]
+    out = ["| seed, arm | " + " | ".join(
+        f"{'targets' if f == 'evals' else 'retained'}, {k:,}" for f, k in cols) + " |",
+        "|---|" + "---|" * len(cols)]
+    for seed in sorted({j["seed"] for j in jobs}):
+        for arm in arms:
+            mine = {j["steps"]: j for j in jobs if j["arm"] == arm and j["seed"] == seed}
+            if mine:
+                out.append(f"| {seed}, {arm} | "
+                           + " | ".join(text(mine.get(k), f) for f, k in cols) + " |")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, help="a bench suite's runs folder, "
@@ -102,6 +126,8 @@ def main() -> int:
     print(f"\nSuccesses per target and seed at {lengths[-1]:,} steps (of {episodes} per "
           "seed):\n")
     print("\n".join(per_target_rows(jobs, arms, lengths[-1])))
+    print("\nPer seed (successes per task in brackets):\n")
+    print("\n".join(per_seed_rows(jobs, arms, lengths)))
     return 0
 
 
