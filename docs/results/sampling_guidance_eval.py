@@ -28,9 +28,14 @@ from ate.bench.cache import kernels
 from ate.bench.rollout import evaluate
 
 
-def job_name(n: int, seed: int, steps: int, first: int) -> str:
-    """The bench's job folder: the first length has no ``-k`` suffix."""
-    return f"n{n}-s{seed}" + ("" if steps == first else f"-k{steps}")
+def job_folder(runs: Path, n: int, seed: int, steps: int) -> Path:
+    """The bench's direct job at ``steps``: ``n5-s0-k10000``, or ``n5-s0`` for the first
+    length, whichever records that length."""
+    for name in (f"n{n}-s{seed}-k{steps}", f"n{n}-s{seed}"):
+        path = runs / "direct" / name / "eval.json"
+        if path.exists() and json.loads(path.read_text())["steps"] == steps:
+            return path.parent
+    return runs / "direct" / f"n{n}-s{seed}-k{steps}"
 
 
 def guided_record(direct: dict, job: Path, stage2: Path, scale: float, workers: int) -> dict:
@@ -66,9 +71,8 @@ def main() -> int:
     root = args.bench / "metaworld"
     for seed in args.seeds:
         for steps in args.lengths:
-            name = job_name(args.n, seed, steps, args.lengths[0])
-            job = root / "runs" / "direct" / name
-            out = root / "runs" / f"direct_sampling-guide-sc{args.scale:g}" / name / "eval.json"
+            job = job_folder(root / "runs", args.n, seed, steps)
+            out = root / "runs" / f"direct_sampling-guide-sc{args.scale:g}" / job.name / "eval.json"
             if out.exists():
                 continue
             if not (job / "eval.json").exists() or not (job / "policy").is_dir():
