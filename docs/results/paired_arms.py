@@ -81,7 +81,7 @@ def per_target_rows(jobs: list[dict], arms: list[str], steps: int) -> list[str]:
 
 def per_seed_rows(jobs: list[dict], arms: list[str], lengths: list[int]) -> list[str]:
     """Success per (seed, arm) at each length, targets then retention tasks, with the
-    successes per task in brackets (``-`` where not run)."""
+    successes per task in brackets (``not run`` where the job is missing)."""
     def text(job: dict | None, field: str) -> str:
         if job is None or not job.get(field):
             return "not run"

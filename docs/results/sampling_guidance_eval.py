@@ -12,8 +12,8 @@ with the stage-2 encoder of its seed and a bank of its own training chunks' late
 record goes beside the bench's jobs as ``direct_sampling-guide-sc<scale>/<job>/eval.json``
 (targets only: guidance toward the target's latents has no meaning on the pre-training
 tasks). A job already recorded is skipped, so a killed run resumes; a missing direct job is
-reported and skipped. The bench's evaluation settings (execute 8, 200 steps, batches of 10)
-are the ones used; the episode seeds are checked against the direct job's.
+reported and skipped. The evaluation settings are the bench's defaults for Meta-World
+(``SuiteConfig``); the episode seeds are checked against the direct job's.
 """
 
 from __future__ import annotations
@@ -25,27 +25,29 @@ import time
 from pathlib import Path
 
 from ate.bench.cache import kernels
+from ate.bench.config import SuiteConfig
 from ate.bench.rollout import evaluate
 
 
-def job_folder(runs: Path, n: int, seed: int, steps: int) -> Path:
-    """The bench's direct job at ``steps``: ``n5-s0-k10000``, or ``n5-s0`` for the first
+def job_folder(runs: Path, n: int, seed: int, steps: int, arm: str = "direct") -> Path:
+    """A bench job of ``arm`` at ``steps``: ``n5-s0-k10000``, or ``n5-s0`` for the first
     length, whichever records that length."""
     for name in (f"n{n}-s{seed}-k{steps}", f"n{n}-s{seed}"):
-        path = runs / "direct" / name / "eval.json"
+        path = runs / arm / name / "eval.json"
         if path.exists() and json.loads(path.read_text())["steps"] == steps:
             return path.parent
-    return runs / "direct" / f"n{n}-s{seed}-k{steps}"
+    return runs / arm / f"n{n}-s{seed}-k{steps}"
 
 
 def guided_record(direct: dict, job: Path, stage2: Path, scale: float, workers: int) -> dict:
     """Evaluate the direct job's policy with guidance on its own targets and episode seeds."""
     tasks = [e["task"] for e in direct["evals"]]
     episodes = len(direct["evals"][0]["outcomes"])
+    bench = SuiteConfig()  # the Meta-World defaults the bench evaluated with
     start = time.perf_counter()
-    results = evaluate(str(job / "policy"), "metaworld", tasks, episodes, execute=8,
-                       workers=workers, max_steps=200, batch=10,
-                       sampling=(str(stage2), scale))
+    results = evaluate(str(job / "policy"), "metaworld", tasks, episodes,
+                       execute=bench.execute, workers=workers, max_steps=bench.max_steps,
+                       batch=bench.eval_batch, sampling=(str(stage2), scale))
     for r, e in zip(results, direct["evals"], strict=True):
         if r.seeds != e["seeds"]:
             raise SystemExit(f"{job}: {r.task} was evaluated on other episode seeds than the "
@@ -86,12 +88,9 @@ def main() -> int:
             tmp.write_text(json.dumps(record, indent=1))
             tmp.replace(out)  # whole or absent: a killed run leaves no half record
             wins = sum(sum(e["outcomes"]) for e in record["evals"])
-            print(f"{out}: {wins} of {episodes_of(record)} ({record['eval_s']:.0f} s)")
+            total = sum(len(e["outcomes"]) for e in record["evals"])
+            print(f"{out}: {wins} of {total} ({record['eval_s']:.0f} s)")
     return 0
-
-
-def episodes_of(record: dict) -> int:
-    return sum(len(e["outcomes"]) for e in record["evals"])
 
 
 if __name__ == "__main__":

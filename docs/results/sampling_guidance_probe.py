@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 import torch
+from sampling_guidance_eval import job_folder  # docs/results, beside this script
 
 from ate.bench.rollout import sampling_guide
 from ate.config import from_dict
@@ -43,9 +44,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     root = args.bench / "metaworld"
-    job = root / "runs" / args.arm / f"n{args.n}-s{args.seed}-k{args.steps}"
-    if not job.exists():  # the bench's first length has no suffix
-        job = job.with_name(f"n{args.n}-s{args.seed}")
+    job = job_folder(root / "runs", args.n, args.seed, args.steps, args.arm)
     run = from_dict(PolicyRunConfig, json.loads((job / "eval.json").read_text())["run"],
                     str(job / "eval.json"))
     stage2 = str(next(root.glob(f"align*/n{args.n}-s{args.seed}/stage2")))
@@ -63,8 +62,8 @@ def main() -> None:
     pairs = torch.cdist(bank, bank).fill_diagonal_(float("inf"))
     print(f"bank: {len(bank)} latents, nearest-neighbour distance "
           f"{float(pairs.min(1).values.pow(2).mean()) / bank.shape[1]:.4f}")
-    for scale in args.scales:
-        guide = sampling_guide(policy, str(job / "policy"), stage2, scale)
+    for scale in args.scales:  # the bank encoded once, above
+        guide = sampling_guide(policy, str(job / "policy"), stage2, scale, bank)
         guided = policy.sample(cond, len(a0), torch.Generator().manual_seed(0), guide)
         with torch.no_grad():
             dist = [float((mu - guide.nearest(mu)).pow(2).mean())
