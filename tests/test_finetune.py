@@ -324,3 +324,56 @@ def test_policy_pretraining_on_a_corpus_of_robots(tmp_path) -> None:
         train_policy(bad, tmp_path / "bad")
     with pytest.raises(ConfigError, match="data_extra with guidance_from"):
         replace(cfg, guidance_from="runs/align/stage2")
+
+
+def test_robots_of_different_observation_sizes_share_one_policy(tmp_path) -> None:
+    # a 3-d and a 5-d observation, both zero-padded (after normalisation) to 5
+    rng = np.random.default_rng(0)
+    six = synthetic_episodes(8, 6, length=(20, 30))
+    four = synthetic_episodes(8, 4, length=(20, 30), embodiment_seed=3)
+    for name, eps, size in (("six", six, 3), ("four", four, 5)):
+        write_hdf5_episodes(tmp_path / name, eps, tasks=["push"] * 8, extra=[
+            {"obs": rng.normal(size=(len(e), size)).astype(np.float32)} for e in eps])
+    data = {"chunk_length": 8, "slots": {"layout": "pad", "size": 6}, "obs_key": "obs",
+            "obs_horizon": 2, "obs_size": 5}
+    (tmp_path / "corpus.yaml").write_text(json.dumps({
+        "data": {"path": str(tmp_path / "six"), **data},
+        "data_extra": [{"path": str(tmp_path / "four"), **data}]}))
+    common = [c for c in COMMON if c not in ("--data.chunk-length", "8")]
+    assert main(["policy", "pretrain", "--config", str(tmp_path / "corpus.yaml"), "--policy",
+                 "flow", "--out", str(tmp_path / "pre"), *common]) == 0
+    cfg = load_yaml(PolicyRunConfig, tmp_path / "corpus.yaml")
+    corpus = prepare_corpus((cfg.data, *cfg.data_extra))
+    items = corpus.train.__getitems__(list(range(len(corpus.train))))
+    on_six = items["embodiment"] == 0
+    assert items["obs"].shape[-1] == 5
+    assert torch.all(items["obs"][on_six][..., 3:] == 0)
+    assert torch.any(items["obs"][~on_six][..., 3:] != 0)
+    policy = GenerativePolicy.from_pretrained(tmp_path / "pre" / "best")
+    assert policy.config.obs_dim == 5 and policy.obs_real_dim == 3
+    # act pads the first robot's 3-d observations exactly as the data did
+    raw = torch.as_tensor(rng.normal(size=(2, 2, 3)), dtype=torch.float32)
+    task = torch.zeros(2, dtype=torch.long)
+    padded = torch.cat([policy.obs_normalizer.transform(raw), torch.zeros(2, 2, 2)], -1)
+    torch.manual_seed(0)
+    acted = policy.act(raw, task, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    direct = policy.sample(policy.cond(padded, task), 2, torch.Generator().manual_seed(1))
+    assert torch.equal(acted, policy.normalizer.inverse(policy.slots.extract(direct)))
+    with pytest.raises(ConfigError, match="reads 3-d observations of its robot, got 5-d"):
+        policy.act(torch.zeros(1, 2, 5), task[:1])
+    # fine-tuning on the 3-d robot alone needs the same padding, and says so
+    ft = ["finetune", "--policy", str(tmp_path / "pre"), "--data", str(tmp_path / "six"),
+          "--data.obs-key", "obs", "--data.obs-horizon", "2", *COMMON]
+    with pytest.raises(ConfigError, match=r"gives 3-d ones .*--data.obs-size 5"):
+        train_policy(from_dict(PolicyRunConfig, {
+            "init_from": str(tmp_path / "pre"), "data": {**data, "obs_size": None,
+                                                         "path": str(tmp_path / "six")}}),
+            tmp_path / "nope")
+    assert main([*ft, "--data.obs-size", "5", "--out", str(tmp_path / "ft")]) == 0
+    assert GenerativePolicy.from_pretrained(tmp_path / "ft" / "best").obs_real_dim == 3
+    # a width below a dataset's own is refused, naming the file and the field
+    with pytest.raises(DataError, match=r"four: 5-d observations do not fit data.obs_size=4"):
+        prepare_corpus((replace(cfg.data_extra[0], obs_size=4),))
+    with pytest.raises(ConfigError, match=r"obs_size=5: .*needs data.obs_horizon > 0"):
+        replace(cfg.data, obs_horizon=0)

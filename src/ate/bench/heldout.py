@@ -74,6 +74,7 @@ def validation_loss(policy_dir: Path, val: Path, config: SuiteConfig) -> float:
     chunks = ChunkDataset(episodes, config.chunk_length, normalizer=policy.normalizer,
                           slots=policy.slots, obs_horizon=config.obs_horizon,
                           obs_normalizer=policy.obs_normalizer,
+                          obs_size=policy.config.obs_dim or None,
                           task_ids={t: i for i, t in enumerate(policy.task_names)})
     total, count = 0.0, 0
     with torch.random.fork_rng(devices=[]):

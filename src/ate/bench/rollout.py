@@ -166,8 +166,8 @@ def _check_fits(policy: GenerativePolicy, env: RolloutEnv, policy_dir: str, suit
         raise ConfigError(f"{policy_dir}: the policy acts with {policy.slots.dim}-d actions but "
                           f"{where} takes {env.action_dim}-d ones; evaluate a policy trained "
                           "on this suite's demos.")
-    if policy.config.obs_dim and policy.config.obs_dim != env.obs_dim:
-        raise ConfigError(f"{policy_dir}: the policy reads {policy.config.obs_dim}-d "
+    if policy.config.obs_dim and policy.obs_real_dim != env.obs_dim:
+        raise ConfigError(f"{policy_dir}: the policy reads {policy.obs_real_dim}-d "
                           f"observations but {where} gives {env.obs_dim}-d ones; evaluate a "
                           "policy trained on this suite's demos.")
 

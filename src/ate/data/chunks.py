@@ -49,7 +49,8 @@ class ChunkDataset(Dataset[Batch]):
         ``index``: () int64, the window's own index (what per-window caches key on).
         ``obs`` (with ``obs_horizon`` > 0): (n_obs, S) float32, the observations of the
             window's first step and the n_obs - 1 before it (repeating the episode's first
-            observation before its start), normalised by ``obs_normalizer``.
+            observation before its start), normalised by ``obs_normalizer``; S is
+            ``obs_size`` when given (zeros after the episodes' own dims).
 
     Args:
         episodes: the episodes (one embodiment, D action dims).
@@ -61,11 +62,13 @@ class ChunkDataset(Dataset[Batch]):
         embodiment_id: label carried in every item, for mixed corpora.
         obs_horizon: observation steps per item (0 = no ``obs``).
         obs_normalizer: applied to the observations.
+        obs_size: width to zero-pad the (normalised) observations to; None = their own.
         task_ids: task name -> id (default: ``episodes.task_names`` in order).
 
     Raises:
         DataError: H < 1, no episode has H steps (the message names the longest), or
-            ``obs_horizon`` > 0 on episodes without observations.
+            ``obs_horizon`` > 0 on episodes without observations, or observations wider
+            than ``obs_size``.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class ChunkDataset(Dataset[Batch]):
         embodiment_id: int = 0,
         obs_horizon: int = 0,
         obs_normalizer: Normalizer | None = None,
+        obs_size: int | None = None,
         task_ids: dict[str, int] | None = None,
     ) -> None:
         if chunk_length < 1:
@@ -115,10 +119,13 @@ class ChunkDataset(Dataset[Batch]):
         self._offsets = torch.arange(chunk_length)
         self.obs_horizon = obs_horizon
         self._first = torch.from_numpy(episodes.starts[windows[:, 0]])
+        self.obs_width = 0
         if obs_horizon:
             obs = episodes.observations
             obs = obs_normalizer.transform(obs) if obs_normalizer else obs
-            self._obs = torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))
+            self._obs = _pad_columns(torch.from_numpy(np.ascontiguousarray(obs, np.float32)),
+                                     obs_size, str(episodes.source))
+            self.obs_width = self._obs.shape[1]
             self._obs_offsets = torch.arange(obs_horizon) - (obs_horizon - 1)
         self.set_task_ids(task_ids if task_ids is not None else {
             t: i for i, t in enumerate(episodes.task_names)})
@@ -165,6 +172,16 @@ class ChunkDataset(Dataset[Batch]):
         return batch
 
 
+def _pad_columns(obs: torch.Tensor, size: int | None, source: str) -> torch.Tensor:
+    """(N, S) observations with zero columns appended up to ``size``."""
+    if size is None or size == obs.shape[1]:
+        return obs
+    if obs.shape[1] > size:
+        raise DataError(f"{source}: {obs.shape[1]}-d observations do not fit data.obs_size="
+                        f"{size}; set data.obs_size to at least {obs.shape[1]}.")
+    return torch.cat([obs, obs.new_zeros(len(obs), size - obs.shape[1])], dim=1)
+
+
 class MixedChunkDataset(Dataset[Batch]):
     """Several embodiments' ``ChunkDataset``s as one corpus (same H and U, any D).
 
@@ -196,6 +213,11 @@ class MixedChunkDataset(Dataset[Batch]):
         """Observation steps per item (the first member's; a policy's corpus checks they
         agree)."""
         return self.datasets[0].obs_horizon
+
+    @property
+    def obs_width(self) -> int:
+        """S of the ``obs`` items, padding included (the first member's)."""
+        return self.datasets[0].obs_width
 
     def set_task_ids(self, task_ids: dict[str, int]) -> None:
         """Number every member's tasks by ``task_ids`` (name -> id; unknown names get -1)."""

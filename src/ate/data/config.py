@@ -61,6 +61,9 @@ class DataConfig:
         obs_key: array / column with per-step observations (e.g. ``observation.state``);
             None = actions only.
         obs_horizon: observation steps per chunk (needs ``obs_key``; 0 = none).
+        obs_size: pad every observation with zeros (after normalisation) to this width, so
+            robots whose observations differ in size share one policy (pi0 pads its state
+            likewise); None = the dataset's own size.
         chunk_length: H, action steps per chunk.
         pad_tail: also cut windows in the last H - 1 steps, padded with the last action.
         val_fraction: share of episodes held out when the dataset has no split of its own.
@@ -77,6 +80,7 @@ class DataConfig:
     action_key: str | None = None
     obs_key: str | None = None
     obs_horizon: int = 0
+    obs_size: int | None = None
     chunk_length: int = 16
     pad_tail: bool = False
     val_fraction: float = 0.1
@@ -91,5 +95,8 @@ class DataConfig:
             raise ConfigError(f"data.chunk_length must be >= 1, got {self.chunk_length}.")
         if self.obs_horizon and not self.obs_key:
             raise ConfigError("data.obs_horizon > 0 needs data.obs_key (the observation array).")
+        if self.obs_size is not None and (self.obs_size < 1 or not self.obs_horizon):
+            raise ConfigError(f"data.obs_size={self.obs_size}: it pads the observations a "
+                              "policy reads, so it needs data.obs_horizon > 0 and a size >= 1.")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}.")

@@ -66,7 +66,7 @@ def prepare_chunks(config: DataConfig, embodiment_id: int = 0) -> PreparedChunks
         return ChunkDataset(eps, config.chunk_length, normalizer=normalizer, slots=slots,
                             pad_tail=config.pad_tail, embodiment_id=embodiment_id,
                             obs_horizon=config.obs_horizon, obs_normalizer=obs_norm,
-                            task_ids=task_ids)
+                            obs_size=config.obs_size, task_ids=task_ids)
 
     val = None
     if val_eps is not None:

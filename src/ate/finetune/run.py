@@ -113,7 +113,7 @@ def build_policy(config: PolicyRunConfig, data: PreparedChunks) -> GenerativePol
     names = data.task_names
     text = _task_text(config, names)
     policy_cfg = replace(config.policy, action_dim=data.slots.size,
-                         chunk_length=data.train.chunk_length, obs_dim=data.episodes.obs_dim,
+                         chunk_length=data.train.chunk_length, obs_dim=data.train.obs_width,
                          obs_horizon=data.train.obs_horizon or config.policy.obs_horizon,
                          num_tasks=len(names),
                          task_text_dim=text.shape[1] if text is not None else 0)
@@ -149,9 +149,13 @@ def adapt_pretrained(policy: GenerativePolicy, data: PreparedChunks, seed: int =
             f"--data.chunk-length {cfg.chunk_length} and place the target's dims into "
             f"{cfg.action_dim} slots (--data.slots.layout pad --data.slots.size "
             f"{cfg.action_dim}).")
-    if cfg.obs_dim and data.episodes.obs_dim != cfg.obs_dim:
+    if cfg.obs_dim and data.train.obs_width != cfg.obs_dim:
+        own = data.episodes.obs_dim
+        fix = (f"pad them with --data.obs-size {cfg.obs_dim}" if own < cfg.obs_dim
+               else "pick another --data.obs-key")
         raise ConfigError(f"the pre-trained policy reads {cfg.obs_dim}-d observations, the "
-                          f"target data has {data.episodes.obs_dim}; set --data.obs-key.")
+                          f"target data gives {data.train.obs_width}-d ones ({own}-d of its "
+                          f"own); {fix}.")
     policy.slots = data.slots
     policy.action_mask = torch.as_tensor(data.slots.mask)
     policy.normalizer, policy.obs_normalizer = data.normalizer, data.obs_normalizer
@@ -232,13 +236,16 @@ def _check_observations(data: PreparedChunks) -> None:
     """One policy reads one observation size and history: a corpus's members must agree."""
     first = data.members[0] if data.members else data
     for m in data.members[1:]:
-        if (m.episodes.obs_dim, m.train.obs_horizon) != (first.episodes.obs_dim,
-                                                         first.train.obs_horizon):
+        if (m.train.obs_width, m.train.obs_horizon) != (first.train.obs_width,
+                                                        first.train.obs_horizon):
+            widest = max(x.train.obs_width for x in data.members)
             raise DataError(
-                f"{m.episodes.source}: {m.episodes.obs_dim}-d observations over "
+                f"{m.episodes.source}: {m.train.obs_width}-d observations over "
                 f"{m.train.obs_horizon} steps, but {first.episodes.source} has "
-                f"{first.episodes.obs_dim}-d over {first.train.obs_horizon}; a policy trained "
-                "on both needs one observation size (set obs_key and obs_horizon alike).")
+                f"{first.train.obs_width}-d over {first.train.obs_horizon}; a policy trained "
+                "on both reads one observation width: set obs_horizon alike and, for robots "
+                f"of different observation sizes, obs_size: {widest} in every data section "
+                "(zero padding).")
 
 
 def steer_shift(config: PolicyRunConfig) -> ShiftReport | None:

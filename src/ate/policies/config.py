@@ -17,7 +17,8 @@ class PolicyConfig:
             ``flow`` (pi0 action-expert style transformer, flow matching, Euler sampling).
         action_dim: U, slots of the unified action vector.
         chunk_length: H, action steps predicted per call.
-        obs_dim: S, observation vector size (0 = no observation input).
+        obs_dim: S, observation width the network reads, zero padding included (0 = no
+            observation input).
         obs_horizon: observation steps the policy conditions on.
         num_tasks: tasks the policy knows (0 = no task input).
         task_dim: task-embedding size.

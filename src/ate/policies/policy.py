@@ -123,7 +123,8 @@ class GenerativePolicy(nn.Module):
         """Action chunks in the robot's own units.
 
         Args:
-            obs: (B, n_obs, S) raw observations (normalised here), if the policy uses them.
+            obs: (B, n_obs, S) raw observations, S = ``obs_real_dim`` (normalised and
+                zero-padded to ``config.obs_dim`` here), if the policy uses them.
             task: (B,) task ids, if the policy uses them.
             batch: B when neither obs nor task is given.
             guide: sampling-time guidance (``sample``); costs inference time.
@@ -132,12 +133,29 @@ class GenerativePolicy(nn.Module):
             (B, H, D): the real slots, un-normalised.
         """
         self.eval()
-        if obs is not None and self.obs_normalizer is not None:
-            obs = self.obs_normalizer.transform(obs.float())
+        if obs is not None and self.config.obs_dim:
+            obs = self._observe(obs.float())
         b = len(obs) if obs is not None else len(task) if task is not None else batch or 1
         chunks = self.sample(self.cond(obs, task), b, generator, guide)
         real = self.slots.extract(chunks)
         return self.normalizer.inverse(real) if self.normalizer is not None else real
+
+    @property
+    def obs_real_dim(self) -> int:
+        """S of the robot the policy acts for: its observation normaliser's width, which
+        ``config.obs_dim`` exceeds when the policy reads zero-padded observations."""
+        norm = self.obs_normalizer
+        return norm.dim if norm is not None and self.config.obs_dim else self.config.obs_dim
+
+    def _observe(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw (B, n_obs, S) observations -> normalised, zero-padded to ``obs_dim``."""
+        if obs.shape[-1] != self.obs_real_dim:
+            raise ConfigError(f"the policy reads {self.obs_real_dim}-d observations of its "
+                              f"robot, got {obs.shape[-1]}-d ones.")
+        if self.obs_normalizer is not None:
+            obs = self.obs_normalizer.transform(obs)
+        pad = self.config.obs_dim - obs.shape[-1]
+        return torch.cat([obs, obs.new_zeros(*obs.shape[:-1], pad)], -1) if pad else obs
 
     # -- files -------------------------------------------------------------------------------
     def save_pretrained(self, folder: str | Path, extra: dict | None = None) -> None:
