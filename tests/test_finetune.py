@@ -370,6 +370,12 @@ def test_robots_of_different_observation_sizes_share_one_policy(tmp_path) -> Non
             "init_from": str(tmp_path / "pre"), "data": {**data, "obs_size": None,
                                                          "path": str(tmp_path / "six")}}),
             tmp_path / "nope")
+    with pytest.raises(ConfigError, match=r"gives 0-d ones .*--data.obs-horizon 2"):
+        train_policy(from_dict(PolicyRunConfig, {
+            "init_from": str(tmp_path / "pre"), "data": {**data, "obs_size": None,
+                                                         "obs_horizon": 0,
+                                                         "path": str(tmp_path / "six")}}),
+            tmp_path / "nope")
     assert main([*ft, "--data.obs-size", "5", "--out", str(tmp_path / "ft")]) == 0
     assert GenerativePolicy.from_pretrained(tmp_path / "ft" / "best").obs_real_dim == 3
     # a width below a dataset's own is refused, naming the file and the field

@@ -151,7 +151,9 @@ def adapt_pretrained(policy: GenerativePolicy, data: PreparedChunks, seed: int =
             f"{cfg.action_dim}).")
     if cfg.obs_dim and data.train.obs_width != cfg.obs_dim:
         own = data.episodes.obs_dim
-        fix = (f"pad them with --data.obs-size {cfg.obs_dim}" if own < cfg.obs_dim
+        fix = (f"read them with --data.obs-key and --data.obs-horizon {cfg.obs_horizon}"
+               if not data.train.obs_width else
+               f"pad them with --data.obs-size {cfg.obs_dim}" if own < cfg.obs_dim
                else "pick another --data.obs-key")
         raise ConfigError(f"the pre-trained policy reads {cfg.obs_dim}-d observations, the "
                           f"target data gives {data.train.obs_width}-d ones ({own}-d of its "
