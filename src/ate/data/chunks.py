@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from ate.data.episodes import Episodes
@@ -179,7 +180,7 @@ def _pad_columns(obs: torch.Tensor, size: int | None, source: str) -> torch.Tens
     if obs.shape[1] > size:
         raise DataError(f"{source}: {obs.shape[1]}-d observations do not fit data.obs_size="
                         f"{size}; set data.obs_size to at least {obs.shape[1]}.")
-    return torch.cat([obs, obs.new_zeros(len(obs), size - obs.shape[1])], dim=1)
+    return F.pad(obs, (0, size - obs.shape[1]))
 
 
 class MixedChunkDataset(Dataset[Batch]):

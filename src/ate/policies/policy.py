@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from torch import nn
+from torch.nn import functional as F
 
 from ate.checkpoint import read_json, read_tensors
 from ate.config import from_dict
@@ -155,7 +156,7 @@ class GenerativePolicy(nn.Module):
         if self.obs_normalizer is not None:
             obs = self.obs_normalizer.transform(obs)
         pad = self.config.obs_dim - obs.shape[-1]
-        return torch.cat([obs, obs.new_zeros(*obs.shape[:-1], pad)], -1) if pad else obs
+        return F.pad(obs, (0, pad)) if pad else obs
 
     # -- files -------------------------------------------------------------------------------
     def save_pretrained(self, folder: str | Path, extra: dict | None = None) -> None:
