@@ -291,14 +291,20 @@ def test_bench_quick_end_to_end_and_resume(tmp_path) -> None:
     assert latent["run"]["latent_loss"]["beta"] == 0.5 and not latent["run"]["guidance_from"]
     assert latent["run"]["latent_loss_from"] == jobs["ate_paper"]["run"]["guidance_from"]
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
-    # rehearsal co-trains on the pre-training demos, a quarter of every epoch here
+    # rehearsal co-trains on the pre-training demos, a quarter of every epoch here, with
+    # and without Steer on the target's rows
     assert main(["bench", "--quick", "--out", str(out), "--metaworld.arms", "direct",
-                 "rehearsal", "--metaworld.rehearsal-share", "0.25",
+                 "rehearsal", "ate_rehearsal", "--metaworld.rehearsal-share", "0.25",
                  "--metaworld.tag", "r0.25"]) == 0
-    rehearsal = json.loads((runs / "rehearsal-r0.25" / "n2-s0" / "eval.json").read_text())
-    assert rehearsal["run"]["data_shares"] == [0.75, 0.25]
-    (extra,) = rehearsal["run"]["data_extra"]
-    assert Path(extra["path"]) == out / "metaworld" / "data" / "pretrain"
+    for arm in ("rehearsal", "ate_rehearsal"):
+        record = json.loads((runs / f"{arm}-r0.25" / "n2-s0" / "eval.json").read_text())
+        assert record["run"]["data_shares"] == [0.75, 0.25]
+        (extra,) = record["run"]["data_extra"]
+        assert Path(extra["path"]) == out / "metaworld" / "data" / "pretrain"
+        assert record["run"]["guidance_from"] == (jobs["ate_paper"]["run"]["guidance_from"]
+                                                  if arm == "ate_rehearsal" else "")
+    assert "| ate_rehearsal - rehearsal (Steer, under co-training) |" in (
+        out / "results-r0.25.md").read_text()
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("eval.json") if p in stamps} == stamps
     # a moved bench folder keeps every finished job
     moved = tmp_path / "moved"

@@ -312,7 +312,7 @@ def test_policy_pretraining_on_a_corpus_of_robots(tmp_path) -> None:
                  "--out", str(tmp_path / "ft"), *COMMON]) == 0
     assert GenerativePolicy.from_pretrained(tmp_path / "ft" / "best").task_names == [
         "lift", "push", "reach"]
-    # one policy reads one observation size; Steer cannot guide other robots' chunks
+    # one policy reads one observation size
     for name, eps, size in (("six_obs", six, 3), ("four_obs", four, 5)):
         write_hdf5_episodes(tmp_path / name, eps, tasks=["push"] * 8,
                             extra=[{"obs": np.zeros((len(e), size), np.float32)} for e in eps])
@@ -322,8 +322,69 @@ def test_policy_pretraining_on_a_corpus_of_robots(tmp_path) -> None:
                                       obs_key="obs", obs_horizon=2),))
     with pytest.raises(DataError, match=r"four_obs: 5-d observations over 2 .*six_obs has 3-d"):
         train_policy(bad, tmp_path / "bad")
-    with pytest.raises(ConfigError, match="data_extra with guidance_from"):
-        replace(cfg, guidance_from="runs/align/stage2")
+
+
+def test_steer_and_the_latent_term_read_only_the_targets_rows_when_co_training(
+        runs, tmp_path, monkeypatch) -> None:
+    """Co-training on the pre-training demos with Steer and a consistency term: on the
+    pre-training rows of a batch the loss is the plain one, on the target's rows g is the
+    release's (its batch mean over all B rows) and the term is averaged over all B; the
+    tables, the shift report and an interrupted run are the target's and exact."""
+    from ate.finetune.run import _cache_clean_latents, _setup
+    from ate.policies.policy import target_rows
+    from ate.steer.latent_loss import consistency_term, time_weight
+    from ate.steer.objectives import guided_target, implied_clean, masked_mse
+    from ate.steer.shift import measure_shift
+
+    saved = json.loads((runs / "guided/last/config.json").read_text())["run"]
+    base = from_dict(PolicyRunConfig, saved)
+    config = replace(base, data_extra=(replace(base.data, path=str(runs / "pre")),),
+                     data_shares=(1.0, 1.0), latent_loss_from=str(runs / "stage2"),
+                     latent_loss=replace(base.latent_loss, kind="consistency", beta=0.5))
+    data, policy, guidance, latent = _setup(config)
+    target = data.members[0].train
+    _cache_clean_latents(config, data, guidance, latent)
+    assert len(guidance.table) == len(target) and latent.table is guidance.table
+    batch = data.train.__getitems__([*range(6), *range(len(target), len(target) + 6), 6])
+    rows = target_rows(batch)
+    assert rows.tolist() == [True] * 6 + [False] * 6 + [True]
+    assert target_rows({k: v[rows] for k, v in batch.items()}) is None
+    fixed = policy.corrupt(batch["action"], torch.Generator().manual_seed(0))
+    monkeypatch.setattr(policy, "corrupt", lambda a0, generator: fixed)
+    torch.manual_seed(3)  # the release's reparameterised latents draw their noise here
+    loss = policy.compute_loss(batch, guidance, None, latent)
+    # the same loss written out: g of the target rows alone, divided by all 13 rows
+    noisy, t_net, plain, time = fixed
+    a0, steps, mask = batch["action"], batch["step_mask"], batch["action_mask"]
+    with torch.no_grad():
+        pred = policy.predict(noisy, t_net, policy.cond(batch.get("obs"), batch["task"]))
+    torch.manual_seed(3)
+    g = torch.zeros_like(noisy)
+    g[rows] = guidance(noisy[rows], a0[rows], steps[rows]) * rows.sum() / len(rows)
+    cfg = guidance.config
+    goal = guided_target(policy.family, plain, g, time, lam=guidance.lam, clamp=cfg.clamp,
+                         order=cfg.order, floor=cfg.floor)
+    assert torch.equal(goal[~rows], plain[~rows])
+    mu_hat, _ = latent.view(implied_clean(policy.family, pred, noisy, time)[rows],
+                            steps[rows])
+    mu0, _ = latent.view(a0[rows], steps[rows])
+    term = (time_weight(policy.family, time[rows], "signal", int(rows.sum()))
+            * consistency_term(mu_hat, mu0)).sum() / len(rows)
+    expected = masked_mse(pred, goal, mask, steps) + 0.5 * term
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
+    # the shift report samples the target's chunks, not the corpus's
+    full = train_policy(config, tmp_path / "full")
+    report = json.loads((tmp_path / "full" / "steer_shift.json").read_text())
+    monkeypatch.undo()
+    on = {name: measure_shift(policy, guidance, dataset, batch_size=16, seed=base.train.seed)
+          for name, dataset in (("target", target), ("corpus", data.train))}
+    assert report["ratio"] == pytest.approx(on["target"].ratio, rel=1e-6)
+    assert on["corpus"].ratio != pytest.approx(on["target"].ratio, rel=1e-3)
+    # an interrupted run resumes exactly
+    assert train_policy(config, tmp_path / "cut", until_step=2).step == 2
+    assert train_policy(config, tmp_path / "cut", resume=tmp_path / "cut").step == full.step
+    a, b = saved_tensors(tmp_path / "full"), saved_tensors(tmp_path / "cut")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_robots_of_different_observation_sizes_share_one_policy(tmp_path) -> None:

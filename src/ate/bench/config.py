@@ -16,7 +16,8 @@ from ate.steer.guidance import GuidanceConfig
 from ate.steer.latent_loss import LatentLossConfig
 
 Arm = Literal["direct", "ate_paper", "ate_tilted", "single_stage", "scratch",
-              "latent_consistency", "latent_manifold", "rehearsal", "action_space"]
+              "latent_consistency", "latent_manifold", "rehearsal", "ate_rehearsal",
+              "action_space"]
 ARMS: tuple[Arm, ...] = ("direct", "ate_paper", "ate_tilted", "single_stage", "scratch")
 # arms beyond the paper (run only when named in ``arms``): the plain loss plus a latent term
 # of ``ate.steer.latent_loss`` read through the same stage-2 VAE as ``ate_paper``
@@ -24,6 +25,9 @@ LATENT_ARMS: tuple[Arm, ...] = ("latent_consistency", "latent_manifold")
 # the usual remedy for forgetting (run only when named): plain fine-tuning co-trained on the
 # pre-training demos, ``rehearsal_share`` of every epoch
 REHEARSAL: Arm = "rehearsal"
+# Steer on top of it (run only when named): ``ate_paper``'s guidance on the target's rows of
+# the same co-training batches, the plain loss on the pre-training rows
+ATE_REHEARSAL: Arm = "ate_rehearsal"
 # a control for Steer (run only when named): the same guidance with no VAE, J taken in action
 # space (``ate.steer.action_space``); does Steer need a learned latent space at all?
 ACTION_SPACE_ARM: Arm = "action_space"
@@ -63,8 +67,8 @@ class SuiteConfig:
             on the full grid's subsets, not on 5 demos shared by every seed; at N = pool
             every seed gets all of them.
         seeds: training seeds (also choose the demo subsets).
-        arms: comparison arms (default ``ARMS``; ``LATENT_ARMS``, ``rehearsal`` and
-            ``action_space`` when named).
+        arms: comparison arms (default ``ARMS``; ``LATENT_ARMS``, ``rehearsal``,
+            ``ate_rehearsal`` and ``action_space`` when named).
         eval_episodes: evaluation episodes per target (task, robot); seeds from 1e9 up.
         eval_batch: environments stepped in lock step (one batched policy call per
             re-plan). Building an environment costs 0.3 s / 37 MB (Meta-World) and 1.9 s /
@@ -96,8 +100,9 @@ class SuiteConfig:
             the paper's setting in the authors' arithmetic (release preset, lambda 2).
         latent_loss: the latent term of the ``latent_*`` arms (its ``kind`` is the arm's);
             tag each strength (``--metaworld.latent-loss.beta 0.3 --metaworld.tag b0.3``).
-        rehearsal_share: the ``rehearsal`` arm's share of pre-training chunks in every
-            epoch (the rest: each target chunk once), in (0, 1); tag each value.
+        rehearsal_share: the ``rehearsal`` and ``ate_rehearsal`` arms' share of
+            pre-training chunks in every epoch (the rest: each target chunk once), in
+            (0, 1); tag each value.
         workers: processes for demo generation, fine-tuning and evaluation.
         tag: a name for a variant (e.g. ``lam0.5``): its arms train in ``runs/<arm>-<tag>``
             and its report is ``results-<tag>.md``, while demos, cached pre-training and the

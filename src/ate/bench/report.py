@@ -92,11 +92,13 @@ def paired_difference(a: dict[int, list[np.ndarray]], b: dict[int, list[np.ndarr
 # ATE against the arms that each take one of its ingredients away: the tilted sign (the same
 # displacement of the regression target, pointed the other way), the single-stage VAE (the
 # same guidance through a VAE with no alignment to the pre-training prior) and action space
-# (the same guidance with no VAE at all)
+# (the same guidance with no VAE at all); and Steer added to co-training on the pre-training
+# demos against that co-training alone
 CONTROLS: tuple[tuple[str, str, str], ...] = (
     ("ate_paper", "ate_tilted", "the sign"),
     ("ate_paper", "single_stage", "the alignment"),
-    ("ate_paper", "action_space", "the VAE"))
+    ("ate_paper", "action_space", "the VAE"),
+    ("ate_rehearsal", "rehearsal", "Steer, under co-training"))
 
 
 def control_differences(jobs: list[dict], arms: tuple[str, ...], demos: tuple[int, ...],

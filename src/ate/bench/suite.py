@@ -30,7 +30,13 @@ from ate.bench.cache import (
     vae_payload,
     weights_print,
 )
-from ate.bench.config import ACTION_SPACE_ARM, LATENT_ARMS, REHEARSAL, SuiteConfig
+from ate.bench.config import (
+    ACTION_SPACE_ARM,
+    ATE_REHEARSAL,
+    LATENT_ARMS,
+    REHEARSAL,
+    SuiteConfig,
+)
 from ate.bench.demos import data_config, make_demos, make_subset, subset_print, target_slots
 from ate.bench.jobs import interrupted
 from ate.config import from_dict, to_dict
@@ -44,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GUIDED = ("ate_paper", "ate_tilted", "single_stage", ACTION_SPACE_ARM)
+GUIDED = ("ate_paper", "ate_tilted", "single_stage", ACTION_SPACE_ARM, ATE_REHEARSAL)
 
 
 def same_run(a: dict, b: dict) -> bool:
@@ -273,7 +279,7 @@ def job_run(config: SuiteConfig, slots: SlotConfig, arm: str, seed: int, target:
         source = (ACTION_SPACE if arm == ACTION_SPACE_ARM else
                   str(Path(align) / ("single" if arm == "single_stage" else "stage2")))
         run = replace(run, guidance=replace(config.guidance, sign=sign), guidance_from=source)
-    if arm == REHEARSAL:  # the pre-training demos, beside the target subset's folder
+    if arm in (REHEARSAL, ATE_REHEARSAL):  # the pre-training demos, beside the target's
         pretrain = data_config(config, Path(target).parents[1] / "pretrain", 0.0, SlotConfig())
         run = replace(run, data_extra=(pretrain,),
                       data_shares=(1 - config.rehearsal_share, config.rehearsal_share))

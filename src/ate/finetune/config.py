@@ -23,7 +23,9 @@ class PolicyRunConfig:
             read, split and normalised on its own and placed by its own ``slots`` into the
             same unified vector; same chunk length, unified size, observation size and
             horizon). A task name shared by two datasets is one task. Set in YAML as a list
-            of data sections. Not with ``guidance_from`` (Steer's VAE is the target's).
+            of data sections. With ``guidance_from`` or ``latent_loss_from``, Steer and the
+            latent term read only ``data``'s rows of each batch (the VAE is the target's);
+            the others' rows get the plain loss.
         data_shares: each dataset's share of every epoch's chunks (``data`` first, then
             ``data_extra``; any positive scale, e.g. ``1 1`` for half and half): ``data``'s
             chunks each once per epoch, the others' drawn in proportion from a seeded
@@ -69,12 +71,6 @@ class PolicyRunConfig:
     out: str = "runs/policy"
 
     def __post_init__(self) -> None:
-        if self.data_extra and (self.guidance_from or self.latent_loss_from):
-            raise ConfigError(
-                "data_extra with guidance_from or latent_loss_from: Steer's guidance and the "
-                "latent term encode the target robot's chunks with its own VAE, so they cannot "
-                "read other robots' chunks. Fine-tune with them on `data` alone, or co-train "
-                "on data_extra without them.")
         if self.data_shares and (len(self.data_shares) != 1 + len(self.data_extra)
                                  or min(self.data_shares) <= 0):
             raise ConfigError(

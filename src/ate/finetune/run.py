@@ -229,7 +229,7 @@ def _latent_loss(config: PolicyRunConfig, data: PreparedChunks) -> LatentLoss | 
                                         slots=list(data.slots.indices),
                                         policy_normalizer=data.normalizer)
     if config.latent_loss.kind == "manifold":
-        batch = first_chunks(data.train, HINGE_CHUNKS)
+        batch = first_chunks(target_train(data), HINGE_CHUNKS)
         latent.calibrate_hinge(batch["action"], batch.get("step_mask"))
     return latent
 
@@ -257,8 +257,8 @@ def steer_shift(config: PolicyRunConfig) -> ShiftReport | None:
     data, policy, guidance, _ = _setup(config)
     if guidance is None or guidance.config.auto_fraction is not None:
         return None
-    return measure_shift(policy, guidance, data.train, batch_size=config.optim.batch_size,
-                         seed=config.train.seed)
+    return measure_shift(policy, guidance, target_train(data),
+                         batch_size=config.optim.batch_size, seed=config.train.seed)
 
 
 def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
@@ -272,7 +272,7 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
         raise ConfigError(f"{out} already holds a run. Continue it with --resume {out}, or "
                           "choose another --out (nothing was overwritten).")
     if guidance is not None and guidance.config.auto_fraction is None and resume is None:
-        report = measure_shift(policy, guidance, data.train,
+        report = measure_shift(policy, guidance, target_train(data),
                                batch_size=config.optim.batch_size, seed=config.train.seed)
         log.info("Steer displaces the implied clean actions by %.1f%% of the target actions' "
                  "RMS (lambda %.3g, %s, floor %.3g, clamp binding on %.0f%% of the elements)",
@@ -296,9 +296,10 @@ def train_policy(config: PolicyRunConfig, out: Path, resume: Path | None = None,
 def _cache_clean_latents(config: PolicyRunConfig, data: PreparedChunks,
                          guidance: LatentGuidance | None, latent: LatentLoss | None) -> None:
     """The demos' own latents, encoded once, not per step; Steer and a consistency term read
-    one table when their encoder is the same folder seen the same way."""
+    one table when their encoder is the same folder seen the same way. A corpus's table
+    holds its target's windows only: they lead the corpus, so their indices are the same."""
     if guidance is not None:
-        guidance.cache_clean_latents(data.train)
+        guidance.cache_clean_latents(target_train(data))
     if latent is None:
         return
     same = (guidance is not None and config.latent_loss_from == config.guidance_from
@@ -306,7 +307,13 @@ def _cache_clean_latents(config: PolicyRunConfig, data: PreparedChunks,
     if same and latent.config.kind == "consistency":
         latent.table = guidance.table
     else:
-        latent.cache_clean_latents(data.train)
+        latent.cache_clean_latents(target_train(data))
+
+
+def target_train(data: PreparedChunks) -> ChunkDataset:
+    """The target's own training windows (``data``'s), without a corpus's ``data_extra``:
+    what Steer and the latent terms are measured and calibrated on."""
+    return (data.members[0] if data.members else data).train
 
 
 def load_run_config(resume: Path) -> tuple[PolicyRunConfig, Path]:

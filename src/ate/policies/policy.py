@@ -79,7 +79,9 @@ class GenerativePolicy(nn.Module):
 
         Args:
             batch: ``action`` (B, H, U) normalised; ``step_mask`` (B, H); optional ``obs``
-                (B, n_obs, S) and ``task`` (B,).
+                (B, n_obs, S), ``task`` (B,) and ``embodiment`` (B,): in a co-training
+                batch (``data`` plus ``data_extra``) the guidance and the latent term read
+                only the target's rows, embodiment 0; the others get the plain loss.
             guidance: a ``LatentGuidance`` for the target robot; None = direct fine-tuning.
             generator: source of the noise and times.
             latent_loss: a ``LatentLoss`` term added to the (guided or plain) loss, its
@@ -89,16 +91,17 @@ class GenerativePolicy(nn.Module):
         noisy, t_net, target, t_guid = self.corrupt(a0, generator)
         pred = self.predict(noisy, t_net, self.cond(batch.get("obs"), batch.get("task")))
         mask = batch.get("action_mask", self.action_mask)
-        steps = batch.get("step_mask")
+        steps, index = batch.get("step_mask"), batch.get("index")
+        rows = target_rows(batch) if guidance is not None or latent_loss is not None else None
         if guidance is None:
             loss = masked_mse(pred, target, mask, steps)
         else:
-            g = guidance(noisy, a0, steps, index=batch.get("index"))
+            g = guidance(noisy, a0, steps, index=index, rows=rows)
             loss = guidance.loss(self.family, pred, target, g, t_guid, clean=a0, mask=mask,
-                                 step_mask=steps)
+                                 step_mask=steps, rows=rows)
         if latent_loss is not None:
             loss = loss + latent_loss(self.family, pred, noisy, a0, t_guid, steps,
-                                      index=batch.get("index"))
+                                      index=index, rows=rows)
         return loss
 
     def forward(self, batch: dict[str, torch.Tensor], guidance: LatentGuidance | None = None,
@@ -201,3 +204,13 @@ class GenerativePolicy(nn.Module):
         policy.load_state_dict(state)
         policy.task_names = list(meta.get("task_names", []))
         return policy
+
+
+def target_rows(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """(B,) bool, True at the target robot's rows (``embodiment`` 0, the corpus's ``data``)
+    of a co-training batch; None when every row is the target's (a plain fine-tuning batch),
+    so Steer and the latent terms run exactly as without co-training."""
+    embodiment = batch.get("embodiment")
+    if embodiment is None or not bool((embodiment != 0).any()):
+        return None
+    return embodiment == 0

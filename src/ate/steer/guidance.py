@@ -282,7 +282,8 @@ class LatentGuidance:
     def __call__(self, noisy: torch.Tensor, clean: torch.Tensor | None = None,
                  step_mask: torch.Tensor | None = None,
                  clean_latents: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 index: torch.Tensor | None = None) -> torch.Tensor:
+                 index: torch.Tensor | None = None, rows: torch.Tensor | None = None
+                 ) -> torch.Tensor:
         """g = -grad_{noisy} ||E(noisy) - E(clean)||^2, masked to the target's slots.
 
         Args:
@@ -294,6 +295,11 @@ class LatentGuidance:
                 computed once per dataset, leaving one encoder forward + backward per step.
             index: (B,) the chunks' window indices (a batch's ``index``): with a table from
                 ``cache_clean_latents``, E(a0) is looked up there (``clean`` still given).
+            rows: (B,) bool, the target robot's rows of a co-training batch (the others are
+                another dataset's chunks, which the target's encoder cannot read): only they
+                are encoded, g is exactly zero on the rest, and ``batch_mean`` still divides
+                by the whole B, so a target row's g is what a target-only batch of B gives.
+                ``clean_latents``, when given, are the selected rows' only.
 
         Returns:
             g, (B, H, U), unclamped and unscaled (with ``distance="batch_mean"`` already
@@ -301,6 +307,20 @@ class LatentGuidance:
             target's slots;
             no autograd graph is kept (safe to use inside the policy's own loss).
         """
+        if rows is not None:
+            g = torch.zeros_like(noisy)
+            if rows.any():
+                sub = [None if x is None else x[rows] for x in (clean, step_mask, index)]
+                g[rows] = self._gradient(noisy[rows], *sub[:2], clean_latents, sub[2],
+                                         divisor=len(noisy))
+            return g
+        return self._gradient(noisy, clean, step_mask, clean_latents, index,
+                              divisor=len(noisy))
+
+    def _gradient(self, noisy: torch.Tensor, clean: torch.Tensor | None,
+                  step_mask: torch.Tensor | None,
+                  clean_latents: tuple[torch.Tensor, torch.Tensor] | None,
+                  index: torch.Tensor | None, divisor: int) -> torch.Tensor:
         param = next(self.encoder.parameters())
         x = noisy.detach().to(param.device, param.dtype).requires_grad_(True)
         steps = None if step_mask is None else step_mask.to(param.device)
@@ -330,7 +350,7 @@ class LatentGuidance:
                 z, z0 = mu, mu0
             sq = (z - z0).pow(2)
             distance = sq.sum(-1) if self.config.distance == "sum" else sq.mean(-1)
-            (grad,) = torch.autograd.grad(distance.sum() / self._divisor(len(x)), x)
+            (grad,) = torch.autograd.grad(distance.sum() / self._divisor(divisor), x)
         g = (-grad).to(noisy.dtype).to(noisy.device)
         self.last_stats = GuidanceStats(g.flatten(1).norm(dim=1), distance.detach())
         return g
@@ -356,21 +376,27 @@ class LatentGuidance:
     # -- folding into a loss ----------------------------------------------------------------
     def loss(self, family: Family, pred: torch.Tensor, target: torch.Tensor, g: torch.Tensor,
              time: torch.Tensor | float, *, clean: torch.Tensor | None = None,
-             mask: torch.Tensor | None = None, step_mask: torch.Tensor | None = None
-             ) -> torch.Tensor:
+             mask: torch.Tensor | None = None, step_mask: torch.Tensor | None = None,
+             rows: torch.Tensor | None = None) -> torch.Tensor:
         """``guided_loss`` with this object's lambda, clamp, sign, order and floor.
 
         ``mask`` defaults to the target's slots. With ``auto_fraction`` set, pass ``clean``
         (the a0 chunks) during the first ``auto_batches`` calls so lambda can be calibrated.
+        ``rows`` (B,) bool: the target's rows of a co-training batch (``__call__``'s): the
+        loss is over the whole batch (g is zero on the other rows, so theirs is the plain
+        loss), the calibration and the logged statistics over these rows only.
         """
         cfg = self.config
         if mask is None:
             mask = torch.zeros(pred.shape[-1], dtype=torch.bool, device=pred.device)
             mask[self.slots] = True
-        if cfg.auto_fraction is not None and len(self._calibration) < cfg.auto_batches:
-            self._calibrate(family, g, time, clean, mask)
-        if self.last_stats is not None:
-            self._record_loss_stats(family, g, time, clean, mask, step_mask)
+        calibrating = cfg.auto_fraction is not None and len(self._calibration) < cfg.auto_batches
+        if (calibrating or self.last_stats is not None) and (rows is None or rows.any()):
+            own = _select_rows(rows, g, time, clean, mask, step_mask)
+            if calibrating:
+                self._calibrate(family, *own[:3], own[3])
+            if self.last_stats is not None:
+                self._record_loss_stats(family, *own)
         return guided_loss(family, pred, target, g, time, lam=self.lam, clamp=cfg.clamp,
                            sign=cfg.sign, order=cfg.order, mask=mask, step_mask=step_mask,
                            floor=cfg.floor)
@@ -425,6 +451,22 @@ class LatentGuidance:
             log.info("guidance lambda calibrated to %.4g (shift %.1f%% of the clean-action "
                      "RMS %.3g over %d batches)", self.lam, 100 * self.config.auto_fraction,
                      clean_mean, len(self._calibration))
+
+
+def _select_rows(rows: torch.Tensor | None, g: torch.Tensor, time: torch.Tensor | float,
+                 clean: torch.Tensor | None, mask: torch.Tensor,
+                 step_mask: torch.Tensor | None) -> tuple:
+    """(g, time, clean, mask, step_mask) of the selected rows; as given when ``rows`` is None.
+    Per-row quantities are those whose first dim is B (a (U,) mask and a float time are
+    shared by every row)."""
+    if rows is None:
+        return g, time, clean, mask, step_mask
+
+    def pick(x, per_row: bool):
+        return x[rows] if x is not None and per_row else x
+
+    return (g[rows], pick(time, isinstance(time, torch.Tensor) and time.ndim > 0),
+            pick(clean, True), pick(mask, mask.ndim == 2), pick(step_mask, True))
 
 
 def recorded_guidance(data: dict) -> dict:

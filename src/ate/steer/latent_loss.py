@@ -170,8 +170,8 @@ class LatentLoss:
 
     def __call__(self, family: Family, pred: torch.Tensor, noisy: torch.Tensor,
                  clean: torch.Tensor, time: torch.Tensor | float,
-                 step_mask: torch.Tensor | None = None, index: torch.Tensor | None = None
-                 ) -> torch.Tensor:
+                 step_mask: torch.Tensor | None = None, index: torch.Tensor | None = None,
+                 rows: torch.Tensor | None = None) -> torch.Tensor:
         """beta * mean_B(w(t) * term): a scalar with the graph through ``pred``.
 
         Args:
@@ -180,10 +180,20 @@ class LatentLoss:
                 (B, H, U) the demo chunks; time: as ``guided_loss``; step_mask: (B, H);
                 index: (B,) the chunks' window indices, to look E(a0) up in the table of
                 ``cache_clean_latents`` (encoded here without one).
+            rows: (B,) bool, the target robot's rows of a co-training batch: the term is
+                zero on the others (another dataset's chunks) and still averaged over all B,
+                so a target row weighs against its plain loss as in a target-only batch.
         """
         cfg = self.config
         if cfg.beta == 0:
             return pred.new_zeros(())
+        if rows is not None:
+            if not rows.any():
+                return pred.new_zeros(())
+            time = time[rows] if isinstance(time, torch.Tensor) and time.ndim else time
+            picked = [None if x is None else x[rows]
+                      for x in (pred, noisy, clean, step_mask, index)]
+            return self(family, *picked[:3], time, *picked[3:]) * (int(rows.sum()) / len(rows))
         device = self.view.device
         x0_hat = implied_clean(family, pred, noisy, time)
         steps = None if step_mask is None else step_mask.to(device)
