@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Latent terms whose gradient reaches the policy (docs/results.md, "Beyond the paper"): on
 # Meta-World, direct, faithful ATE (release preset, lambda 2), each latent term at three
-# strengths and rehearsal (co-training on the pre-training demos), with retention on the
-# pre-training tasks. Run it after
+# strengths, rehearsal (co-training on the pre-training demos) and ATE under rehearsal, with
+# retention on the pre-training tasks. Run it after
 # docs/results/paper-regime.sh, in the setting where that found direct fine-tuning weakest
 # (N and lengths below; the paper-regime's own direct and ATE jobs of that setting are reused,
 # as the retention list, validation demos and tag match). Every step resumes.
@@ -80,6 +80,12 @@ mw --metaworld.arms direct rehearsal --metaworld.rehearsal-share 0.5 \
 keep rehearsal-s0.5 "rehearsal-s0.5-n$n"
 for beta in "${consistency[@]:1}"; do term consistency "$beta"; done
 for beta in "${manifold[@]:1}"; do term manifold "$beta"; done
+# Steer on the target's rows of the same co-training batches (direct and rehearsal reused):
+# does ATE add anything once forgetting is handled by co-training?
+mw --metaworld.arms direct rehearsal ate_rehearsal --metaworld.rehearsal-share 0.5 \
+   --metaworld.guidance.preset release --metaworld.guidance.lam 2 \
+   --metaworld.tag "rehearsal-s0.5$suffix"
+keep rehearsal-s0.5 "rehearsal-s0.5-n$n"
 choice=$(python docs/results/best_latent_term.py --n "$n" --family "${family:-flow}")
 read -r kind beta <<< "$choice"
 # the robosuite suites run the flow policy, on which a term at the same beta pulls about a
