@@ -33,6 +33,9 @@ restore() { bash docs/results/job_records.sh restore "$1"; }
 restore runs/bench-eef
 restore runs/bench-rs
 restore runs/bench-mw-x0
+# its last step runs joint-space robosuite in .venv (numpy < 2), which a fresh machine lacks
+[ -x .venv/bin/ate ] || { python -m venv .venv && .venv/bin/pip install -q torch==2.13.0 \
+  && .venv/bin/pip install -q -e ".[robosuite]"; }
 FAMILY=x0 N=5 LENGTHS="300 10000" bash docs/results/beyond-paper.sh
 # Steer with no VAE (the action_space arm: J in action space; after the beyond grid, which
 # issue 19 asks for and which reruns step 5's seeds 0-2), the control that the x0
