@@ -387,6 +387,27 @@ def test_steer_and_the_latent_term_read_only_the_targets_rows_when_co_training(
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_rehearse_co_trains_on_the_pretraining_demos_from_the_command_line(runs, tmp_path,
+                                                                           capsys) -> None:
+    out = tmp_path / "ft"
+    args = ["finetune", "--policy", str(runs / "pretrained"), "--data", str(runs / "tgt"),
+            "--guidance", str(runs / "stage2"), "--out", str(out), *COMMON]
+    assert main([*args, "--rehearse", str(runs / "pre")]) == 0
+    run = json.loads((out / "last" / "config.json").read_text())["run"]
+    (extra,) = run["data_extra"]
+    assert extra == {**run["data"], "path": str(runs / "pre")}
+    assert run["data_shares"] == [1.0, 1.0] and run["guidance_from"] == str(runs / "stage2")
+    state = torch.load(out / "last" / "trainer_state.pt", weights_only=True)
+    assert state["train_chunks"] > len(prepare_corpus((from_dict(
+        PolicyRunConfig, run).data,)).train)
+    (tmp_path / "both.yaml").write_text(json.dumps({"data_extra": [extra]}))
+    capsys.readouterr()
+    assert main([*args[:-len(COMMON)], "--out", str(tmp_path / "two"), "--config",
+                 str(tmp_path / "both.yaml"), "--rehearse", str(runs / "pre")]) == 2
+    assert "--rehearse and data_extra" in capsys.readouterr().err
+    assert not (tmp_path / "two").exists()
+
+
 def test_robots_of_different_observation_sizes_share_one_policy(tmp_path) -> None:
     # a 3-d and a 5-d observation, both zero-padded (after normalisation) to 5
     rng = np.random.default_rng(0)

@@ -109,7 +109,7 @@ def command_groups() -> dict[str, Command | dict[str, Command]]:
         "policy": {"pretrain": ConfigCommand(PolicyRunConfig, policy_pretrain,
                                              POLICY_ALIASES["pretrain"], {"--resume": str})},
         "finetune": ConfigCommand(PolicyRunConfig, finetune, POLICY_ALIASES["finetune"],
-                                  {"--resume": str}),
+                                  {"--resume": str, "--rehearse": str}),
         "eval": evaluate_policy,
         "bench": ConfigCommand(BenchConfig, bench_command, {}, {"--quick": bool}),
         "demo": demo_command,
@@ -135,6 +135,7 @@ commands:
   align report --stage1 DIR --stage2 DIR alignment report (report.json, plots)
   policy pretrain --data DEMOS [--kind diffusion|flow]   pre-train a policy
   finetune --policy DIR --data TARGET [--guidance STAGE2 --preset release --lam 2]
+           [--rehearse PRETRAIN]   (co-train on the pre-training demos)
   eval --policy DIR --suite metaworld --tasks T ... --episodes 50   success rates
   bench --suite metaworld|robosuite|all [--quick]   the benchmark protocol, results.md
   demo                  the main job on a built-in default (runs what exists so far)
