@@ -24,6 +24,7 @@ from ate.data.normalizer import Normalizer
 from ate.data.slots import EmbodimentSlots
 from ate.errors import ConfigError
 from ate.steer.action_space import ACTION_SPACE, ActionSpaceEncoder
+from ate.steer.batch_rows import take_rows
 from ate.steer.chunk_encoder import PolicyChunkEncoder
 from ate.steer.clean_latents import CleanLatentTable
 from ate.steer.objectives import (
@@ -310,8 +311,8 @@ class LatentGuidance:
         if rows is not None:
             g = torch.zeros_like(noisy)
             if rows.any():
-                sub = [None if x is None else x[rows] for x in (clean, step_mask, index)]
-                g[rows] = self._gradient(noisy[rows], *sub[:2], clean_latents, sub[2],
+                clean_r, steps_r, index_r = (take_rows(rows, x) for x in (clean, step_mask, index))
+                g[rows] = self._gradient(noisy[rows], clean_r, steps_r, clean_latents, index_r,
                                          divisor=len(noisy))
             return g
         return self._gradient(noisy, clean, step_mask, clean_latents, index,
@@ -457,16 +458,11 @@ def _select_rows(rows: torch.Tensor | None, g: torch.Tensor, time: torch.Tensor 
                  clean: torch.Tensor | None, mask: torch.Tensor,
                  step_mask: torch.Tensor | None) -> tuple:
     """(g, time, clean, mask, step_mask) of the selected rows; as given when ``rows`` is None.
-    Per-row quantities are those whose first dim is B (a (U,) mask and a float time are
-    shared by every row)."""
+    A (U,) mask is shared by every row."""
     if rows is None:
         return g, time, clean, mask, step_mask
-
-    def pick(x, per_row: bool):
-        return x[rows] if x is not None and per_row else x
-
-    return (g[rows], pick(time, isinstance(time, torch.Tensor) and time.ndim > 0),
-            pick(clean, True), pick(mask, mask.ndim == 2), pick(step_mask, True))
+    return (g[rows], take_rows(rows, time), take_rows(rows, clean),
+            take_rows(rows, mask) if mask.ndim == 2 else mask, take_rows(rows, step_mask))
 
 
 def recorded_guidance(data: dict) -> dict:

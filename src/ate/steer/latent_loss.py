@@ -35,6 +35,7 @@ from ate.align.prior import LatentPrior
 from ate.data.chunks import ChunkDataset, MixedChunkDataset
 from ate.data.normalizer import Normalizer
 from ate.errors import ConfigError
+from ate.steer.batch_rows import take_rows
 from ate.steer.chunk_encoder import PolicyChunkEncoder
 from ate.steer.clean_latents import CleanLatentTable
 from ate.steer.objectives import Family, implied_clean, signal_level
@@ -190,10 +191,10 @@ class LatentLoss:
         if rows is not None:
             if not rows.any():
                 return pred.new_zeros(())
-            time = time[rows] if isinstance(time, torch.Tensor) and time.ndim else time
-            picked = [None if x is None else x[rows]
-                      for x in (pred, noisy, clean, step_mask, index)]
-            return self(family, *picked[:3], time, *picked[3:]) * (int(rows.sum()) / len(rows))
+            pred_r, noisy_r, clean_r, time_r, steps_r, index_r = (
+                take_rows(rows, x) for x in (pred, noisy, clean, time, step_mask, index))
+            return (self(family, pred_r, noisy_r, clean_r, time_r, steps_r, index_r)
+                    * (int(rows.sum()) / len(rows)))
         device = self.view.device
         x0_hat = implied_clean(family, pred, noisy, time)
         steps = None if step_mask is None else step_mask.to(device)
