@@ -16,6 +16,7 @@ op a bench uses.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import torch
 
@@ -45,7 +46,28 @@ def training_print(threads: int, steps: int = 10) -> str:
     return digest.hexdigest()[:16]
 
 
+def cpu() -> str:
+    """The CPU as /proc/cpuinfo names it (model name, family, model and its widest vector
+    extensions), to tell apart machine kinds whose hashes differ; "unknown" elsewhere."""
+    info = Path("/proc/cpuinfo")
+    if not info.exists():
+        return "unknown"
+    fields: dict[str, str] = {}
+    for line in info.read_text().splitlines():
+        if not line.strip():
+            break  # the first processor describes them all
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    flags = set(fields.get("flags", "").split())
+    wide = [f for f in ("avx2", "avx512f", "avx512_fp16", "amx_tile") if f in flags]
+    return (
+        f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} "
+        f"model {fields.get('model', '?')}, {' '.join(wide) or 'no avx2'}"
+    )
+
+
 def main() -> None:
+    print(f"cpu {cpu()}")
     print(f"kernels {kernels()}")
     for threads in (1, 2):
         print(f"threads {threads}: {training_print(threads)}")
