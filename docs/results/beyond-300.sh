@@ -8,7 +8,7 @@
 # docs/results/metaworld-beyond-x0-300-<tag>-n5.{json,md}, jobs in docs/results/jobs/<OUT's name>.
 #   bash docs/results/beyond-300.sh [OUT [STEP...]]   # OUT default runs/bench-mw-x0-300; resumes
 # LENGTHS="300 10000" adds the 10,000-step column to the same block (its 300-step jobs are
-# reused; a 10,000-step job trains about 40 min here), reports then named
+# reused; a 10,000-step job trains 45-50 min there, two at a time), reports then named
 # metaworld-beyond-x0-300-10000-<tag>-n5; STEPs (e.g. consistency-b3 rehearsal-s0.5) pick
 # which of the block's steps run, in the order given (default: all, in the order below).
 set -euo pipefail
