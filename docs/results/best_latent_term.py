@@ -2,9 +2,11 @@
 
 Reads the Meta-World reports that ``docs/results/beyond-paper.sh`` keeps
 (``docs/results/metaworld-beyond[-x0]-<kind>-b<beta>-n<N>.json``, ``-x0`` for the release's
-x0 diffusion family) and prints ``<kind> <beta>`` of
-the term whose paired target-success difference against direct is largest at the longest
-fine-tuning length (ties: the larger retained difference). The choice is made before the
+x0 diffusion family) and those of ``docs/results/beyond-300.sh``'s block
+(``metaworld-beyond-x0-<lengths>-<kind>-b<beta>-n<N>.json``, its own direct jobs, so its
+differences are paired as the grid's are), and prints ``<kind> <beta>`` of the term whose
+paired target-success difference against direct is largest at the longest fine-tuning
+length any report reached (ties: the larger retained difference). The choice is made before the
 robosuite run, from Meta-World alone, so the robosuite number is out of sample whatever the
 Meta-World intervals say.
 
@@ -19,12 +21,14 @@ import re
 import sys
 from pathlib import Path
 
-NAME = re.compile(r"metaworld-beyond(-x0)?-(consistency|manifold)-b([0-9.e+-]+)-n(\d+)\.json$")
+NAME = re.compile(
+    r"metaworld-beyond(-x0)?(?:-[0-9]+)*-(consistency|manifold)-b([0-9.e+-]+)-n(\d+)\.json$")
 
 
 def candidates(folder: Path, n: int, family: str = "flow") -> list[tuple[float, float, str, str]]:
-    """(target difference, retained difference, kind, beta) at the longest length, per report
-    of ``family`` (``flow``: the bench's default policy; ``x0``: the release's family)."""
+    """(target difference, retained difference, kind, beta) at the longest length any report
+    of ``family`` reached (``flow``: the bench's default policy; ``x0``: the release's
+    family); reports that stop short of it are left out."""
     found = []
     for path in sorted(folder.glob(f"metaworld-beyond-*-n{n}.json")):
         match = NAME.search(path.name)
@@ -36,9 +40,10 @@ def candidates(folder: Path, n: int, family: str = "flow") -> list[tuple[float, 
         rows = [d for d in suite["differences"]
                 if d["arm"] == f"latent_{kind}" and d["n"] == n and d["steps"] == longest]
         if rows:
-            found.append((rows[0]["difference"], rows[0].get("retained_difference", 0.0),
-                          kind, beta))
-    return found
+            found.append((longest, rows[0]["difference"],
+                          rows[0].get("retained_difference", 0.0), kind, beta))
+    reach = max((f[0] for f in found), default=0)
+    return [f[1:] for f in found if f[0] == reach]
 
 
 def main() -> int:
